@@ -1,0 +1,28 @@
+// The seam between an App and what serves it: Deno.serve through app.fetch,
+// or the in-memory test client. Kept out of the public API: a WeakMap from
+// each App to its dispatcher, reachable only by sibling modules.
+import type { App } from "./app.ts";
+import type { UpgradeFunction } from "./websocket.ts";
+
+/** How one request is served, beyond the request itself. */
+export interface DispatchContext {
+  /** Replaces the app's upgrade function (the test client's socket pair). */
+  upgrade?: UpgradeFunction;
+  /** The peer's address. */
+  client: { hostname: string; port: number } | null;
+  /** Receives unhandled handler errors instead of the log. */
+  onError?: (error: unknown) => void;
+  /** Told the close code and reason of a refused handshake. */
+  onRefuse?: (code: number, reason: string) => void;
+  /** Given the promise of a WebSocket handler's whole run. */
+  onConnection?: (done: Promise<void>) => void;
+}
+
+/** Serves one request. */
+export type Dispatcher = (
+  request: Request,
+  context: DispatchContext,
+) => Promise<Response>;
+
+/** Each App's dispatcher, registered by its constructor. */
+export const dispatchers: WeakMap<App, Dispatcher> = new WeakMap();

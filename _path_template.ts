@@ -1,0 +1,277 @@
+// FastAPI path templates ("/items/{id:int}") compiled once, at registration,
+// to a URLPattern, plus the reverse (building a path from parameters).
+// URLPattern is slow in Deno (µs per exec), so the router only calls it on
+// routes that can match; a template without parameters is a plain string.
+
+/** How a path parameter is matched, converted and written back. */
+export interface Converter {
+  /** The regular expression for one value (no capturing groups). */
+  readonly regex: string;
+  /** Turns the decoded text into the value handlers see. */
+  convert(text: string): unknown;
+  /** Turns a value back into path text, or throws a `TypeError`. */
+  format(value: unknown, name: string): string;
+}
+
+function formatError(name: string, value: unknown, expected: string): never {
+  throw new TypeError(
+    `Cannot build path: parameter "${name}" is ${
+      JSON.stringify(value) ?? String(value)
+    }, expected ${expected}`,
+  );
+}
+
+const UUID =
+  /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+/** The path converters of FastAPI templates, by name. */
+export const CONVERTERS: Readonly<Record<string, Converter>> = {
+  str: {
+    regex: "[^/]+",
+    convert: (text) => text,
+    format(value, name) {
+      const text = String(value);
+      if (text === "" || text.includes("/")) {
+        formatError(name, value, "a non-empty string without '/'");
+      }
+      return encodeURIComponent(text);
+    },
+  },
+  int: {
+    regex: "[0-9]+",
+    convert: (text) => Number(text),
+    format(value, name) {
+      const n = typeof value === "bigint" ? value : Number(value);
+      if (
+        typeof n === "bigint" ? n < 0n : !Number.isSafeInteger(n) || n < 0
+      ) {
+        formatError(name, value, "a non-negative integer");
+      }
+      return String(n);
+    },
+  },
+  float: {
+    regex: "[0-9]+(?:\\.[0-9]+)?",
+    convert: (text) => Number(text),
+    format(value, name) {
+      const n = Number(value);
+      if (!Number.isFinite(n) || n < 0 || typeof value === "boolean") {
+        formatError(name, value, "a non-negative finite number");
+      }
+      const text = String(n);
+      if (text.includes("e")) {
+        formatError(name, value, "a number without an exponent");
+      }
+      return text;
+    },
+  },
+  uuid: {
+    regex:
+      "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}",
+    convert(text) {
+      const hex = text.replaceAll("-", "").toLowerCase();
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${
+        hex.slice(16, 20)
+      }-${hex.slice(20)}`;
+    },
+    format(value, name) {
+      const text = String(value);
+      if (!UUID.test(text)) formatError(name, value, "a UUID");
+      return text.toLowerCase();
+    },
+  },
+  path: {
+    regex: ".*",
+    convert: (text) => text,
+    format: (value) =>
+      String(value).split("/").map(encodeURIComponent).join("/"),
+  },
+};
+
+/** One parameter of a template. */
+export interface TemplateParam {
+  readonly name: string;
+  readonly converter: Converter;
+}
+
+/** A compiled path template. */
+export interface CompiledPath {
+  /** The template as written (or the URLPattern's pathname). */
+  readonly template: string;
+  /** The path itself, when the template has no parameters. */
+  readonly staticPath: string | null;
+  /** The compiled pattern, when it has parameters. */
+  readonly pattern: URLPattern | null;
+  /** Its parameters, in order. */
+  readonly params: readonly TemplateParam[];
+  /** Converted parameters when `pathname` matches, else `null`. */
+  match(pathname: string): Record<string, unknown> | null;
+  /** Builds the path from parameters (exactly the template's names). */
+  format(params: Record<string, unknown>): string;
+}
+
+// URLPattern's pattern syntax gives these characters a meaning.
+const PATTERN_SYNTAX = /[:*(){}?+\\]/g;
+const PARAM_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<
+  string,
+  unknown
+>;
+
+/**
+ * Compiles a FastAPI template. Throws a `TypeError` naming the problem for
+ * bad braces, an unknown converter, an invalid or duplicate parameter name,
+ * or a path that does not start with "/".
+ */
+export function compileTemplate(template: string): CompiledPath {
+  if (typeof template !== "string" || !template.startsWith("/")) {
+    throw new TypeError(
+      `Cannot register route: path ${
+        JSON.stringify(template)
+      } must start with "/"`,
+    );
+  }
+  const params: TemplateParam[] = [];
+  const parts: ({ literal: string } | TemplateParam)[] = [];
+  let source = "";
+  let at = 0;
+  while (at < template.length) {
+    const open = template.indexOf("{", at);
+    const close = template.indexOf("}", at);
+    if (close !== -1 && (open === -1 || close < open)) {
+      throw new TypeError(
+        `Cannot register route "${template}": unmatched "}" at position ${close}`,
+      );
+    }
+    if (open === -1) {
+      parts.push({ literal: template.slice(at) });
+      source += template.slice(at).replace(PATTERN_SYNTAX, "\\$&");
+      break;
+    }
+    if (close === -1) {
+      throw new TypeError(
+        `Cannot register route "${template}": unmatched "{" at position ${open}`,
+      );
+    }
+    const literal = template.slice(at, open);
+    parts.push({ literal });
+    source += literal.replace(PATTERN_SYNTAX, "\\$&");
+    const body = template.slice(open + 1, close);
+    if (body.includes("{")) {
+      throw new TypeError(
+        `Cannot register route "${template}": nested "{" at position ${
+          open + 1 + body.indexOf("{")
+        }`,
+      );
+    }
+    const colon = body.indexOf(":");
+    const name = colon === -1 ? body : body.slice(0, colon);
+    const kind = colon === -1 ? "str" : body.slice(colon + 1);
+    if (!PARAM_NAME.test(name)) {
+      throw new TypeError(
+        `Cannot register route "${template}": parameter name ${
+          JSON.stringify(name)
+        } is not an identifier: use letters, digits and "_"`,
+      );
+    }
+    const converter = Object.hasOwn(CONVERTERS, kind)
+      ? CONVERTERS[kind]
+      : undefined;
+    if (converter === undefined) {
+      throw new TypeError(
+        `Cannot register route "${template}": unknown path converter "${kind}" for "${name}": use one of ${
+          Object.keys(CONVERTERS).join(", ")
+        }`,
+      );
+    }
+    if (params.some((p) => p.name === name)) {
+      throw new TypeError(
+        `Cannot register route "${template}": duplicate parameter name "${name}"`,
+      );
+    }
+    const param = { name, converter };
+    params.push(param);
+    parts.push(param);
+    source += `:${name}(${converter.regex})`;
+    at = close + 1;
+  }
+  if (params.length === 0) {
+    return {
+      template,
+      staticPath: template,
+      pattern: null,
+      params,
+      match: (pathname) => pathname === template ? EMPTY : null,
+      format: () => template,
+    };
+  }
+  const pattern = new URLPattern({ pathname: source });
+  return {
+    template,
+    staticPath: null,
+    pattern,
+    params,
+    match(pathname) {
+      const groups = pattern.exec({ pathname })?.pathname.groups;
+      if (groups === undefined) return null;
+      return convertGroups(params, groups);
+    },
+    format(values) {
+      let path = "";
+      for (const part of parts) {
+        if ("literal" in part) path += part.literal;
+        else path += part.converter.format(values[part.name], part.name);
+      }
+      return path;
+    },
+  };
+}
+
+function convertGroups(
+  params: readonly TemplateParam[],
+  groups: Record<string, string | undefined>,
+): Record<string, unknown> | null {
+  const values: Record<string, unknown> = {};
+  for (const { name, converter } of params) {
+    let text = groups[name] ?? "";
+    // URLPattern does not percent-decode what it captures.
+    if (text.includes("%")) {
+      try {
+        text = decodeURIComponent(text);
+      } catch {
+        return null; // a malformed escape cannot match
+      }
+    }
+    values[name] = converter.convert(text);
+  }
+  return values;
+}
+
+/** Wraps a raw URLPattern: its named groups become string parameters. */
+export function fromURLPattern(pattern: URLPattern): CompiledPath {
+  return {
+    template: pattern.pathname,
+    staticPath: null,
+    pattern,
+    params: [],
+    match(pathname) {
+      const groups = pattern.exec({ pathname })?.pathname.groups;
+      if (groups === undefined) return null;
+      const values: Record<string, unknown> = {};
+      for (const [name, raw] of Object.entries(groups)) {
+        if (raw === undefined) continue;
+        try {
+          values[name] = decodeURIComponent(raw);
+        } catch {
+          return null;
+        }
+      }
+      return values;
+    },
+    format() {
+      throw new TypeError(
+        `Cannot build path: route pattern ${pattern.pathname} is a raw URLPattern, which cannot be reversed: use a path template`,
+      );
+    },
+  };
+}

@@ -1,0 +1,320 @@
+// The adapter between a WHATWG-style socket (Deno's, or the in-memory pair)
+// and a connection: socket events feed one bounded inbound queue, sends wait
+// for the outbound buffer to drain. One object per connection, registered as
+// the listener itself (`handleEvent`), so no closure is allocated per socket
+// or per message.
+import { WebSocketDisconnect } from "./errors.ts";
+import { utf8Exceeds } from "./_utf8.ts";
+
+/**
+ * The part of the WHATWG `WebSocket` interface the library drives: what
+ * `Deno.upgradeWebSocket` returns, and what `createSocketPair()` provides.
+ */
+export interface WebSocketLike {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  /** Bytes handed to `send()` and not yet written out. */
+  readonly bufferedAmount: number;
+  /** How binary messages are delivered; the library sets `"arraybuffer"`. */
+  binaryType: BinaryType;
+  /** Queues a message. */
+  send(data: string | ArrayBufferLike | ArrayBufferView): void;
+  /** Starts the closing handshake. */
+  close(code?: number, reason?: string): void;
+  /** Adds an event listener (`open`, `message`, `close`, `error`). */
+  addEventListener(type: string, listener: EventListenerObject): void;
+  /** Removes an event listener. */
+  removeEventListener(type: string, listener: EventListenerObject): void;
+}
+
+/** Where the connection ended, as queued for `receive()`. */
+export class Disconnect {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string) {
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** What `next()` yields: a text or binary message, or the end. */
+export type Inbound = string | Uint8Array | Disconnect;
+
+/** Limits applied by the driver. */
+export interface DriverLimits {
+  maxMessageSize: number;
+  maxQueuedMessages: number;
+  sendHighWaterMark: number;
+}
+
+const OPEN = 1;
+const EVENTS = ["open", "message", "close", "error"] as const;
+// Drain polling: Deno has no drain event, so `bufferedAmount` is watched with
+// a backoff from 1 ms to 64 ms while a sender waits.
+const DRAIN_POLL_MIN_MS = 1;
+const DRAIN_POLL_MAX_MS = 64;
+
+interface Waiter {
+  resolve(value: void): void;
+  reject(reason: unknown): void;
+}
+
+/** Drives one socket for one connection. */
+export class SocketDriver {
+  #socket: WebSocketLike | null = null;
+  #limits: DriverLimits;
+  // Inbound queue: an array with a moving head, compacted when drained, so a
+  // steady stream costs no allocation per message.
+  #items: (Inbound | undefined)[] = [];
+  #head = 0;
+  #queuedMessages = 0;
+  #receivers: ((item: Inbound) => void)[] = [];
+  #ended: Disconnect | null = null;
+  #socketClosed = false;
+  #onOpen: (() => void) | null = null;
+  #drainWaiters: Waiter[] = [];
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  #drainDelay = DRAIN_POLL_MIN_MS;
+  #controller: AbortController | undefined;
+  #closed: PromiseWithResolvers<{ code: number; reason: string }> | undefined;
+
+  constructor(limits: DriverLimits) {
+    this.#limits = limits;
+  }
+
+  /** The connection's end, once known; sends must not go out after it. */
+  get ended(): Disconnect | null {
+    return this.#ended;
+  }
+
+  /** The socket, once attached. */
+  get socket(): WebSocketLike | null {
+    return this.#socket;
+  }
+
+  /**
+   * Takes over `socket`: listeners are attached in this same turn, so no
+   * message sent on open is lost. Resolves once the socket is open, or once
+   * the connection ended before it opened.
+   */
+  attach(socket: WebSocketLike): Promise<void> {
+    this.#socket = socket;
+    socket.binaryType = "arraybuffer";
+    for (const type of EVENTS) socket.addEventListener(type, this);
+    if (this.#ended !== null || socket.readyState === OPEN) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#onOpen = resolve;
+    });
+  }
+
+  /** Socket events: the single listener for every event type. */
+  handleEvent(event: Event): void {
+    switch (event.type) {
+      case "message":
+        this.#onMessage((event as MessageEvent).data);
+        break;
+      case "open":
+        this.#opened();
+        break;
+      case "close": {
+        const { code, reason } = event as CloseEvent;
+        this.#onClose(code, reason);
+        break;
+      }
+      case "abort":
+        // The upgrade request was aborted before accept().
+        if (this.#socket === null) this.end(1006, "");
+        break;
+        // "error" is always followed by "close", which carries what matters.
+    }
+  }
+
+  #opened(): void {
+    const onOpen = this.#onOpen;
+    this.#onOpen = null;
+    onOpen?.();
+  }
+
+  #onMessage(data: unknown): void {
+    if (this.#ended !== null) return;
+    let item: string | Uint8Array;
+    let tooBig: boolean;
+    if (typeof data === "string") {
+      item = data;
+      tooBig = utf8Exceeds(data, this.#limits.maxMessageSize);
+    } else if (data instanceof ArrayBuffer) {
+      // binaryType is "arraybuffer": wrap, never copy.
+      item = new Uint8Array(data);
+      tooBig = data.byteLength > this.#limits.maxMessageSize;
+    } else {
+      // Not a frame type the socket should produce; refuse it like RFC 6455
+      // says for data a receiver cannot accept.
+      this.fail(1003, "Unsupported message data");
+      return;
+    }
+    if (tooBig) {
+      // Deno has already assembled the message; the limit can only stop it
+      // from going further (see deno-facts: fragmented messages are unbounded).
+      this.fail(1009, "Message too big");
+      return;
+    }
+    const receiver = this.#receivers.shift();
+    if (receiver !== undefined) {
+      receiver(item);
+      return;
+    }
+    if (this.#queuedMessages >= this.#limits.maxQueuedMessages) {
+      this.fail(1008, "Too many unread messages");
+      return;
+    }
+    this.#queuedMessages++;
+    this.#items.push(item);
+  }
+
+  #onClose(code: number, reason: string): void {
+    // With idleTimeout Deno reports two close events for one socket; the
+    // second one changes nothing.
+    if (this.#socketClosed) return;
+    this.#socketClosed = true;
+    for (const type of EVENTS) this.#socket?.removeEventListener(type, this);
+    // A peer that vanished (TCP reset) shows up as code 0 in Deno.
+    this.end(code === 0 ? 1006 : code, reason);
+    this.#opened();
+    this.#settle();
+  }
+
+  /**
+   * Closes the socket because a limit was broken: the handler still reads
+   * what was queued before, then a disconnect with `code`.
+   */
+  fail(code: number, reason: string): void {
+    if (this.#ended !== null) return;
+    this.#socket?.close(code, reason);
+    this.end(code, reason);
+  }
+
+  /**
+   * Marks the connection as over with `code` and `reason`: queued after the
+   * unread messages for `receive()`, and thrown to waiting senders.
+   */
+  end(code: number, reason: string): void {
+    if (this.#ended !== null) return;
+    const end = new Disconnect(code, reason);
+    this.#ended = end;
+    const receiver = this.#receivers.shift();
+    if (receiver !== undefined) receiver(end);
+    else this.#items.push(end);
+    // Every further receiver sees the end too (there may be several waiting).
+    for (const waiting of this.#receivers) waiting(end);
+    this.#receivers.length = 0;
+    this.#rejectDrainWaiters(new WebSocketDisconnect(code, reason));
+    if (this.#socket === null || this.#socketClosed) this.#settle();
+  }
+
+  #settle(): void {
+    const end = this.#ended!;
+    this.#controller?.abort(new WebSocketDisconnect(end.code, end.reason));
+    this.#closed?.resolve({ code: end.code, reason: end.reason });
+  }
+
+  /** Whether the connection is completely over (socket closed, or never had one). */
+  get settled(): boolean {
+    return this.#ended !== null &&
+      (this.#socket === null || this.#socketClosed);
+  }
+
+  /** The next inbound item; a Promise only when nothing is queued yet. */
+  next(): Inbound | Promise<Inbound> {
+    if (this.#head < this.#items.length) {
+      const item = this.#items[this.#head]!;
+      this.#items[this.#head++] = undefined;
+      if (this.#head === this.#items.length) {
+        this.#items.length = 0;
+        this.#head = 0;
+      } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+        this.#items.splice(0, this.#head);
+        this.#head = 0;
+      }
+      if (!(item instanceof Disconnect)) this.#queuedMessages--;
+      return item;
+    }
+    if (this.#ended !== null) return this.#ended;
+    return new Promise((resolve) => this.#receivers.push(resolve));
+  }
+
+  /** Whether a send must wait for the outbound buffer to drain first. */
+  mustWait(): boolean {
+    return this.#drainWaiters.length > 0 ||
+      (this.#socket !== null &&
+        this.#socket.bufferedAmount > this.#limits.sendHighWaterMark);
+  }
+
+  /**
+   * Resolves once the socket's buffer is at or below the high-water mark;
+   * rejects with `WebSocketDisconnect` if the connection ends first.
+   */
+  drain(): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#drainWaiters.push({ resolve, reject });
+    if (this.#drainTimer === undefined) {
+      this.#drainTimer = setTimeout(checkDrain, this.#drainDelay, this);
+    }
+    return promise;
+  }
+
+  /** Called by the drain timer. */
+  checkDrain(): void {
+    this.#drainTimer = undefined;
+    const socket = this.#socket;
+    if (socket === null || this.#ended !== null) return;
+    if (socket.bufferedAmount > this.#limits.sendHighWaterMark) {
+      this.#drainDelay = Math.min(this.#drainDelay * 2, DRAIN_POLL_MAX_MS);
+      this.#drainTimer = setTimeout(checkDrain, this.#drainDelay, this);
+      return;
+    }
+    this.#drainDelay = DRAIN_POLL_MIN_MS;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  #rejectDrainWaiters(error: WebSocketDisconnect): void {
+    if (this.#drainTimer !== undefined) {
+      clearTimeout(this.#drainTimer);
+      this.#drainTimer = undefined;
+    }
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  /** Aborted when the connection is completely over. Created on first use. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.settled) {
+        const end = this.#ended!;
+        this.#controller.abort(new WebSocketDisconnect(end.code, end.reason));
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  /** Resolves with the final code and reason. Created on first use. */
+  get closed(): Promise<{ code: number; reason: string }> {
+    if (this.#closed === undefined) {
+      this.#closed = Promise.withResolvers();
+      if (this.settled) {
+        const end = this.#ended!;
+        this.#closed.resolve({ code: end.code, reason: end.reason });
+      }
+    }
+    return this.#closed.promise;
+  }
+}
+
+function checkDrain(driver: SocketDriver): void {
+  driver.checkDrain();
+}

@@ -1,0 +1,1010 @@
+/**
+ * The connection objects a handler receives: {@linkcode HTTPConnection} (what
+ * HTTP requests and WebSockets share) and {@linkcode WebSocket}, with its
+ * Starlette-style state machine, typed helpers and limits.
+ *
+ * @module
+ */
+import type { App } from "./app.ts";
+import {
+  WebSocketDisconnect,
+  WebSocketRequestValidationError,
+} from "./errors.ts";
+import type { ValidationIssue } from "./errors.ts";
+import {
+  Disconnect,
+  type Inbound,
+  SocketDriver,
+  type WebSocketLike,
+} from "./_socket_driver.ts";
+import { assertCloseFrame } from "./_close.ts";
+import { encoder, strictDecoder } from "./_utf8.ts";
+import type { StandardSchemaV1 } from "./_standard_schema.ts";
+import { parseCookies } from "./_cookies.ts";
+
+export type { WebSocketLike } from "./_socket_driver.ts";
+export type {
+  StandardSchemaV1,
+  StandardSchemaV1Issue,
+  StandardSchemaV1Props,
+  StandardSchemaV1Result,
+} from "./_standard_schema.ts";
+
+/**
+ * Close codes of RFC 6455 §7.4.1 and the IANA registry that an application
+ * may send.
+ *
+ * @example Closing with a named code
+ * ```ts
+ * import { CLOSE_CODE } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(CLOSE_CODE.PolicyViolation, 1008);
+ * ```
+ */
+export const CLOSE_CODE = {
+  /** The purpose of the connection was fulfilled. */
+  NormalClosure: 1000,
+  /** The server is going down or the browser left the page. */
+  GoingAway: 1001,
+  /** The peer broke the protocol. */
+  ProtocolError: 1002,
+  /** The peer sent a kind of data that cannot be accepted. */
+  UnsupportedData: 1003,
+  /** A message's data did not fit its type (e.g. invalid UTF-8 in text). */
+  InvalidFramePayloadData: 1007,
+  /** A message broke the application's policy (also: validation failed). */
+  PolicyViolation: 1008,
+  /** A message was larger than `maxMessageSize`. */
+  MessageTooBig: 1009,
+  /** The client expected an extension the server did not negotiate. */
+  MandatoryExtension: 1010,
+  /** The server met an unexpected condition (an unhandled error). */
+  InternalError: 1011,
+  /** The server is restarting. */
+  ServiceRestart: 1012,
+  /** The server is overloaded, or the client reads too slowly: try later. */
+  TryAgainLater: 1013,
+} as const;
+
+/** One of the values of {@linkcode CLOSE_CODE}. */
+export type CloseCode = typeof CLOSE_CODE[keyof typeof CLOSE_CODE];
+
+/**
+ * The states of a connection's two sides (`clientState` and
+ * `applicationState`): both start CONNECTING; RESPONSE is the application
+ * side after a denial response.
+ *
+ * @example Checking whether the handler accepted
+ * ```ts
+ * import { WebSocketState } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(WebSocketState.CONNECTED, 1);
+ * ```
+ */
+export const WebSocketState = {
+  CONNECTING: 0,
+  CONNECTED: 1,
+  DISCONNECTED: 2,
+  RESPONSE: 3,
+} as const;
+
+/** One of the values of {@linkcode WebSocketState}. */
+export type WebSocketState = typeof WebSocketState[keyof typeof WebSocketState];
+
+const { CONNECTING, CONNECTED, DISCONNECTED, RESPONSE } = WebSocketState;
+const STATE_NAMES = ["CONNECTING", "CONNECTED", "DISCONNECTED", "RESPONSE"];
+
+/** The first message of every connection. */
+export interface ConnectMessage {
+  /** Message type. */
+  type: "websocket.connect";
+}
+/** A text message from the client. */
+export interface ReceiveTextMessage {
+  /** Message type. */
+  type: "websocket.receive";
+  /** The text. */
+  text: string;
+  /** Never set on a text message. */
+  bytes?: undefined;
+}
+/** A binary message from the client. */
+export interface ReceiveBytesMessage {
+  /** Message type. */
+  type: "websocket.receive";
+  /** The bytes. */
+  bytes: Uint8Array;
+  /** Never set on a binary message. */
+  text?: undefined;
+}
+/** The client left: the close code and reason it sent (1006 without a close frame). */
+export interface DisconnectMessage {
+  /** Message type. */
+  type: "websocket.disconnect";
+  /** The close code. */
+  code: number;
+  /** The close reason, `""` when none. */
+  reason: string;
+}
+/** What `receive()` returns. */
+export type ReceiveMessage =
+  | ConnectMessage
+  | ReceiveTextMessage
+  | ReceiveBytesMessage
+  | DisconnectMessage;
+
+/** Accepts the handshake. */
+export interface AcceptMessage {
+  /** Message type. */
+  type: "websocket.accept";
+  /** The chosen subprotocol: one of the client's offers. */
+  subprotocol?: string;
+  /** Extra headers for the 101 response. */
+  headers?: HeadersInit;
+}
+/** Sends a text message. */
+export interface SendTextMessage {
+  /** Message type. */
+  type: "websocket.send";
+  /** The text. */
+  text: string;
+  /** Not set on a text message. */
+  bytes?: undefined;
+}
+/** Sends a binary message. */
+export interface SendBytesMessage {
+  /** Message type. */
+  type: "websocket.send";
+  /** The bytes. */
+  bytes: Uint8Array | ArrayBuffer;
+  /** Not set on a binary message. */
+  text?: undefined;
+}
+/** Closes the connection (before accept: refuses the handshake). */
+export interface CloseMessage {
+  /** Message type. */
+  type: "websocket.close";
+  /** The close code. @default {1000} */
+  code?: number;
+  /** The close reason. @default {""} */
+  reason?: string;
+}
+/** What `send()` takes. */
+export type SendMessage =
+  | AcceptMessage
+  | SendTextMessage
+  | SendBytesMessage
+  | CloseMessage;
+
+/** Options of {@linkcode UpgradeFunction}, as `Deno.upgradeWebSocket` takes them. */
+export interface UpgradeOptions {
+  /** The chosen subprotocol, echoed in `Sec-WebSocket-Protocol`. */
+  protocol?: string;
+  /** Seconds without a pong before the socket is closed; 0 disables. */
+  idleTimeout?: number;
+}
+
+/**
+ * Turns an upgrade request into a socket and the response that completes the
+ * handshake: `Deno.upgradeWebSocket` in production, an in-memory pair in the
+ * test client.
+ */
+export type UpgradeFunction = (
+  request: Request,
+  options: UpgradeOptions,
+) => { socket: WebSocketLike; response: Response };
+
+/** The outcome of a handshake, handed to the server exactly once. */
+export interface WebSocketHandshake {
+  /** The response to return: the upgrade response, a 403, or a denial. */
+  response: Response;
+  /** Set when the application closed before accepting (a refusal). */
+  close?: { code: number; reason: string };
+}
+
+/** What an {@linkcode HTTPConnection} is built from. */
+export interface HTTPConnectionInit {
+  /** The application serving the connection. */
+  app: App;
+  /** The request URL. */
+  url: URL;
+  /** The request headers (a snapshot: Deno drops them after an upgrade). */
+  headers: Headers;
+  /** The peer's address, when known. */
+  client?: { hostname: string; port: number } | null;
+  /** Converted path parameters. */
+  pathParams?: Record<string, unknown>;
+}
+
+/** What a {@linkcode WebSocket} is built from; the application does this. */
+export interface WebSocketInit extends HTTPConnectionInit {
+  /** The upgrade request, handed to `upgrade` on accept. */
+  request: Request;
+  /** Performs the upgrade. */
+  upgrade: UpgradeFunction;
+  /** Receives the handshake's outcome, once. */
+  respond: (handshake: WebSocketHandshake) => void;
+  /** Bytes; a larger message closes with 1009. @default {1048576} */
+  maxMessageSize?: number;
+  /** Unread messages; one more closes with 1008. @default {1024} */
+  maxQueuedMessages?: number;
+  /** Bytes buffered before `send*()` waits. @default {1048576} */
+  sendHighWaterMark?: number;
+  /** Seconds; passed to `upgrade`. */
+  idleTimeout?: number;
+}
+
+/**
+ * What HTTP requests and WebSockets share: a dependency that takes an
+ * `HTTPConnection` works for both.
+ *
+ * Headers, cookies and the client address are read before the upgrade (Deno
+ * drops them afterwards); query parameters and cookies are parsed on first
+ * use.
+ *
+ * @example Reading the request from a handler
+ * ```ts
+ * import { App } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App();
+ * app.websocket("/ws", async (ws) => {
+ *   await ws.accept();
+ *   await ws.sendJson({
+ *     q: ws.queryParams.get("q"),
+ *     agent: ws.headers.get("user-agent"),
+ *     session: ws.cookies.session,
+ *   });
+ *   await ws.close();
+ * });
+ * await using session = await new TestClient(app).websocketConnect("/ws?q=1", {
+ *   cookies: { session: "abc" },
+ * });
+ * assert.deepEqual(await session.receiveJson(), {
+ *   q: "1",
+ *   agent: "testclient",
+ *   session: "abc",
+ * });
+ * ```
+ */
+export class HTTPConnection {
+  /** The request URL (`ws:`/`wss:` for a WebSocket). */
+  readonly url: URL;
+  /** The request headers. */
+  readonly headers: Headers;
+  /** Converted path parameters (`{id:int}` gives a number). */
+  readonly pathParams: Record<string, unknown>;
+  /** The peer's address, or `null` when the server gives none. */
+  readonly client: { hostname: string; port: number } | null;
+  /** The application serving this connection. */
+  readonly app: App;
+  #cookies: Record<string, string> | undefined;
+  #state: Record<string, unknown> | undefined;
+
+  /**
+   * Builds a connection; applications receive them from the router.
+   *
+   * @param init What the connection is built from.
+   */
+  constructor(init: HTTPConnectionInit) {
+    this.app = init.app;
+    this.url = init.url;
+    this.headers = init.headers;
+    this.client = init.client ?? null;
+    this.pathParams = init.pathParams ?? {};
+  }
+
+  /** The query string's parameters. */
+  get queryParams(): URLSearchParams {
+    return this.url.searchParams;
+  }
+
+  /** Cookies from the `Cookie` header, parsed on first use. */
+  get cookies(): Record<string, string> {
+    return this.#cookies ??= parseCookies(this.headers.get("cookie"));
+  }
+
+  /** A per-connection bag for dependencies and handlers to share values. */
+  get state(): Record<string, unknown> {
+    return this.#state ??= {};
+  }
+
+  /**
+   * The absolute URL of a named route, on this connection's host: `ws:` or
+   * `wss:` for a WebSocket route, `http:` or `https:` otherwise.
+   *
+   * @param name The route's name.
+   * @param params Its path parameters.
+   * @returns The URL.
+   * @throws {NoMatchFound} If no route has that name and those parameters.
+   */
+  urlFor(name: string, params: Record<string, unknown> = {}): URL {
+    return this.app.urlFor(name, params, this.url);
+  }
+}
+
+const OFFERED_SEPARATOR = /\s*,\s*/;
+// Headers the handshake itself sets; an application must not override them.
+const RESERVED_ACCEPT_HEADERS = new Set([
+  "connection",
+  "upgrade",
+  "content-length",
+  "transfer-encoding",
+  "sec-websocket-accept",
+  "sec-websocket-extensions",
+  "sec-websocket-protocol",
+]);
+
+function notAccepted(action: string, state: number): Error {
+  if (state === CONNECTING) {
+    return new Error(
+      `Cannot ${action}: WebSocket is not accepted (state CONNECTING): call accept() first`,
+    );
+  }
+  return new Error(
+    `Cannot ${action}: WebSocket is closed (state ${
+      STATE_NAMES[state]
+    }): a close message or response has already been sent`,
+  );
+}
+
+function assertMode(action: string, mode: string): void {
+  if (mode !== "text" && mode !== "binary") {
+    throw new TypeError(
+      `Cannot ${action}: mode must be "text" or "binary", got "${mode}"`,
+    );
+  }
+}
+
+function describe(item: Inbound): string {
+  return typeof item === "string" ? "a text message" : "a binary message";
+}
+
+/**
+ * One WebSocket connection, from the handshake to the close.
+ *
+ * It has two states: `clientState` moves only in `receive()` (CONNECTING →
+ * CONNECTED on the connect message, → DISCONNECTED on the disconnect
+ * message), `applicationState` only in `send()` (CONNECTING → CONNECTED on
+ * accept, → DISCONNECTED on close, → RESPONSE → DISCONNECTED on a denial
+ * response). The typed helpers are thin wrappers over the two.
+ *
+ * - Closing (or returning) before `accept()` refuses the handshake with 403.
+ * - Incoming messages queue until read: more than `maxQueuedMessages` unread
+ *   closes with 1008, one larger than `maxMessageSize` closes with 1009.
+ * - `send*()` waits while more than `sendHighWaterMark` bytes are buffered.
+ * - Once the client has gone, the typed helpers throw
+ *   `WebSocketDisconnect(code, reason)`, sends included.
+ *
+ * @example An echo endpoint
+ * ```ts
+ * import { App } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App();
+ * app.websocket("/ws", async (ws) => {
+ *   await ws.accept();
+ *   for await (const text of ws.iterText()) {
+ *     await ws.sendText(`Message text was: ${text}`);
+ *   }
+ * });
+ * await using session = await new TestClient(app).websocketConnect("/ws");
+ * await session.sendText("hello");
+ * assert.equal(await session.receiveText(), "Message text was: hello");
+ * ```
+ */
+export class WebSocket extends HTTPConnection {
+  /** The subprotocols the client offered, in its order. */
+  readonly subprotocols: string[];
+  #clientState: WebSocketState = CONNECTING;
+  #applicationState: WebSocketState = CONNECTING;
+  #init: WebSocketInit | null;
+  #driver: SocketDriver;
+  #subprotocol: string | undefined;
+
+  /**
+   * Builds a connection for an upgrade request; applications receive them
+   * from the router.
+   *
+   * @param init What the connection is built from.
+   */
+  constructor(init: WebSocketInit) {
+    super(init);
+    const url = this.url;
+    if (url.protocol === "http:") url.protocol = "ws:";
+    else if (url.protocol === "https:") url.protocol = "wss:";
+    const offered = this.headers.get("sec-websocket-protocol");
+    this.subprotocols = offered === null || offered.trim() === ""
+      ? []
+      : offered.trim().split(OFFERED_SEPARATOR);
+    this.#init = init;
+    this.#driver = new SocketDriver({
+      maxMessageSize: init.maxMessageSize ?? 1024 * 1024,
+      maxQueuedMessages: init.maxQueuedMessages ?? 1024,
+      sendHighWaterMark: init.sendHighWaterMark ?? 1024 * 1024,
+    });
+    // A client that gives up while the handler is still deciding ends the
+    // connection; the driver ignores this once a socket is attached.
+    init.request.signal.addEventListener("abort", this.#driver, {
+      once: true,
+    });
+  }
+
+  /** What the application has received from the client so far. */
+  get clientState(): WebSocketState {
+    return this.#clientState;
+  }
+
+  /** What the application has sent so far. */
+  get applicationState(): WebSocketState {
+    return this.#applicationState;
+  }
+
+  /** The subprotocol chosen in `accept()`, if any. */
+  get subprotocol(): string | undefined {
+    return this.#subprotocol;
+  }
+
+  /**
+   * Aborted once the connection is over, whichever side ended it (the reason
+   * is a `WebSocketDisconnect`). Pass it to work that should stop with the
+   * connection.
+   */
+  get signal(): AbortSignal {
+    return this.#driver.signal;
+  }
+
+  /** Resolves with the final close code and reason once the connection is over. */
+  get closed(): Promise<{ code: number; reason: string }> {
+    return this.#driver.closed;
+  }
+
+  /**
+   * Receives the next message under the state rules: first the
+   * `websocket.connect` message, then `websocket.receive` messages, then one
+   * `websocket.disconnect`. Never throws for a disconnect; the typed helpers
+   * do.
+   *
+   * @returns The next message.
+   * @throws {Error} If the disconnect message was already received.
+   */
+  async receive(): Promise<ReceiveMessage> {
+    const item = await this.#next("receive message");
+    if (item === null) return { type: "websocket.connect" };
+    if (typeof item === "string") {
+      return { type: "websocket.receive", text: item };
+    }
+    if (item instanceof Disconnect) {
+      return {
+        type: "websocket.disconnect",
+        code: item.code,
+        reason: item.reason,
+      };
+    }
+    return { type: "websocket.receive", bytes: item };
+  }
+
+  // The receive state machine, in one place. Returns null for the connect
+  // message, else the queued item without wrapping it in a message object.
+  #next(action: string): null | Inbound | Promise<Inbound> {
+    switch (this.#clientState) {
+      case CONNECTING:
+        this.#clientState = CONNECTED;
+        return null;
+      case CONNECTED: {
+        const item = this.#driver.next();
+        if (item instanceof Promise) return item.then(this.#seen);
+        return this.#seen(item);
+      }
+      default:
+        throw new Error(
+          `Cannot ${action}: the disconnect message was already received (client state DISCONNECTED): stop receiving once the client has gone`,
+        );
+    }
+  }
+
+  #seen = (item: Inbound): Inbound => {
+    if (item instanceof Disconnect) this.#clientState = DISCONNECTED;
+    return item;
+  };
+
+  // The typed helpers' receive: requires an accepted socket, turns the
+  // disconnect into WebSocketDisconnect.
+  async #receiveData(action: string): Promise<string | Uint8Array> {
+    if (this.#applicationState !== CONNECTED) {
+      throw notAccepted(action, this.#applicationState);
+    }
+    let item = this.#next(action);
+    if (item === null) item = this.#next(action);
+    if (item instanceof Promise) item = await item;
+    if (item instanceof Disconnect) {
+      throw new WebSocketDisconnect(item.code, item.reason);
+    }
+    return item!;
+  }
+
+  /**
+   * Receives a text message.
+   *
+   * @returns The text.
+   * @throws {WebSocketDisconnect} If the client has gone.
+   * @throws {TypeError} If the message is binary (it is consumed).
+   * @throws {Error} If the socket is not accepted, or already closed.
+   */
+  async receiveText(): Promise<string> {
+    const item = await this.#receiveData("receive text");
+    if (typeof item !== "string") {
+      throw new TypeError(
+        `Cannot receive text: expected a text message, got ${
+          describe(item)
+        }: use receiveBytes() for binary messages`,
+      );
+    }
+    return item;
+  }
+
+  /**
+   * Receives a binary message.
+   *
+   * @returns The bytes (a view of the received buffer; no copy).
+   * @throws {WebSocketDisconnect} If the client has gone.
+   * @throws {TypeError} If the message is text (it is consumed).
+   * @throws {Error} If the socket is not accepted, or already closed.
+   */
+  async receiveBytes(): Promise<Uint8Array> {
+    const item = await this.#receiveData("receive bytes");
+    if (typeof item === "string") {
+      throw new TypeError(
+        `Cannot receive bytes: expected a binary message, got ${
+          describe(item)
+        }: use receiveText() for text messages`,
+      );
+    }
+    return item;
+  }
+
+  /**
+   * Receives a JSON message: text, or UTF-8 bytes in `"binary"` mode.
+   *
+   * @param mode Which message type carries the JSON.
+   * @returns The parsed value.
+   * @throws {SyntaxError} If the message is not valid JSON.
+   */
+  receiveJson<T = unknown>(mode?: "text" | "binary"): Promise<T>;
+  /**
+   * Receives a JSON message and validates it with a Standard Schema
+   * (zod, valibot, arktype…).
+   *
+   * @param schema The validator; its output type is the result type.
+   * @param mode Which message type carries the JSON.
+   * @returns The validated value.
+   * @throws {WebSocketRequestValidationError} If validation fails; the
+   * connection stays open, so a handler may answer and go on.
+   */
+  receiveJson<T>(
+    schema: StandardSchemaV1<unknown, T>,
+    mode?: "text" | "binary",
+  ): Promise<T>;
+  async receiveJson<T>(
+    schemaOrMode?: StandardSchemaV1<unknown, T> | "text" | "binary",
+    mode: "text" | "binary" = "text",
+  ): Promise<T> {
+    let schema: StandardSchemaV1<unknown, T> | undefined;
+    if (typeof schemaOrMode === "string") mode = schemaOrMode;
+    else schema = schemaOrMode;
+    assertMode("receive JSON", mode);
+    const item = await this.#receiveData("receive JSON");
+    let text: string;
+    if (mode === "text") {
+      if (typeof item !== "string") {
+        throw new TypeError(
+          `Cannot receive JSON: expected a text message, got ${
+            describe(item)
+          }: pass mode "binary" for JSON in binary messages`,
+        );
+      }
+      text = item;
+    } else {
+      if (typeof item === "string") {
+        throw new TypeError(
+          `Cannot receive JSON: expected a binary message, got ${
+            describe(item)
+          }: use mode "text" for JSON in text messages`,
+        );
+      }
+      text = strictDecoder.decode(item);
+    }
+    const value = JSON.parse(text);
+    if (schema === undefined) return value as T;
+    return await validate(schema, value, ["body"]);
+  }
+
+  /**
+   * Yields text messages until the client disconnects, then ends quietly.
+   *
+   * @returns The messages.
+   */
+  async *iterText(): AsyncIterableIterator<string> {
+    try {
+      while (true) yield await this.receiveText();
+    } catch (error) {
+      if (!(error instanceof WebSocketDisconnect)) throw error;
+    }
+  }
+
+  /**
+   * Yields binary messages until the client disconnects, then ends quietly.
+   *
+   * @returns The messages.
+   */
+  async *iterBytes(): AsyncIterableIterator<Uint8Array> {
+    try {
+      while (true) yield await this.receiveBytes();
+    } catch (error) {
+      if (!(error instanceof WebSocketDisconnect)) throw error;
+    }
+  }
+
+  /**
+   * Yields JSON text messages until the client disconnects, then ends
+   * quietly.
+   *
+   * @returns The parsed values.
+   */
+  async *iterJson<T = unknown>(): AsyncIterableIterator<T> {
+    try {
+      while (true) yield await this.receiveJson<T>();
+    } catch (error) {
+      if (!(error instanceof WebSocketDisconnect)) throw error;
+    }
+  }
+
+  /**
+   * Accepts the handshake: the upgrade response goes to the client, and the
+   * promise resolves once the socket is open.
+   *
+   * @param options The subprotocol (one the client offered) and extra
+   * response headers.
+   * @throws {Error} If already accepted or closed, or the subprotocol was not
+   * offered.
+   * @throws {TypeError} If a header name or value is invalid, or reserved for
+   * the handshake.
+   */
+  async accept(options: WebSocketAcceptOptions = {}): Promise<void> {
+    if (this.#clientState === CONNECTING) await this.receive();
+    await this.send({
+      type: "websocket.accept",
+      subprotocol: options.subprotocol,
+      headers: options.headers,
+    });
+  }
+
+  /**
+   * Sends a message under the state rules: before acceptance only
+   * `websocket.accept` or `websocket.close`; after it only `websocket.send`
+   * or `websocket.close`; nothing after a close.
+   *
+   * @param message The message.
+   * @throws {Error} If the message is not allowed in the current state.
+   * @throws {WebSocketDisconnect} If the client has gone.
+   */
+  async send(message: SendMessage): Promise<void> {
+    switch (message?.type) {
+      case "websocket.send": {
+        const data = message.text ?? message.bytes;
+        if (typeof data !== "string" && !isBinary(data)) {
+          throw new TypeError(
+            'Cannot send message: "websocket.send" needs a string "text" or Uint8Array "bytes"',
+          );
+        }
+        return await this.#sendData("send message", data);
+      }
+      case "websocket.accept":
+        return await this.#accept(message);
+      case "websocket.close":
+        return this.#close(message.code ?? 1000, message.reason ?? "");
+      default: {
+        const type = (message as { type?: unknown })?.type;
+        throw new TypeError(
+          `Cannot send message: unknown message type ${
+            JSON.stringify(type)
+          }: expected "websocket.accept", "websocket.send" or "websocket.close"`,
+        );
+      }
+    }
+  }
+
+  async #accept(message: AcceptMessage): Promise<void> {
+    if (this.#applicationState !== CONNECTING) {
+      throw new Error(
+        `Cannot accept: WebSocket is already ${
+          this.#applicationState === CONNECTED ? "accepted" : "closed"
+        } (state ${
+          STATE_NAMES[this.#applicationState]
+        }): call accept() once, before sending`,
+      );
+    }
+    const { subprotocol } = message;
+    if (subprotocol !== undefined && !this.subprotocols.includes(subprotocol)) {
+      throw new Error(
+        `Cannot accept: subprotocol "${subprotocol}" was not offered by the client (offered: ${
+          this.subprotocols.map((p) => `"${p}"`).join(", ") || "none"
+        }): choose one of ws.subprotocols`,
+      );
+    }
+    const extra = acceptHeaders(message.headers);
+    const driver = this.#driver;
+    const ended = driver.ended;
+    if (ended !== null) {
+      // The client gave up while the handler was still deciding.
+      this.#applicationState = DISCONNECTED;
+      throw new WebSocketDisconnect(ended.code, ended.reason);
+    }
+    const init = this.#init!;
+    this.#init = null;
+    const { socket, response } = init.upgrade(init.request, {
+      protocol: subprotocol,
+      idleTimeout: init.idleTimeout,
+    });
+    this.#applicationState = CONNECTED;
+    this.#subprotocol = subprotocol;
+    // Listeners go on in this same turn, before anything can await.
+    const opened = driver.attach(socket);
+    if (extra !== undefined) {
+      for (const [name, value] of extra) response.headers.append(name, value);
+    }
+    init.respond({ response });
+    await opened;
+  }
+
+  #close(code: number, reason: string): void {
+    const state = this.#applicationState;
+    if (state !== CONNECTING && state !== CONNECTED) {
+      throw notAccepted("close", state);
+    }
+    assertCloseFrame("close", code, reason);
+    this.#applicationState = DISCONNECTED;
+    const driver = this.#driver;
+    if (state === CONNECTING) {
+      const init = this.#init!;
+      this.#init = null;
+      init.respond({
+        response: new Response(null, { status: 403 }),
+        close: { code, reason },
+      });
+      driver.end(code, reason);
+      return;
+    }
+    // Closing after the client has gone is harmless: nothing to send.
+    if (driver.ended === null) driver.socket!.close(code, reason);
+  }
+
+  async #sendData(
+    action: string,
+    data: string | Uint8Array | ArrayBuffer,
+  ): Promise<void> {
+    if (this.#applicationState !== CONNECTED) {
+      if (this.#applicationState === CONNECTING) {
+        throw notAccepted(action, CONNECTING);
+      }
+      throw new Error(
+        `Cannot ${action}: a close message was already sent (state ${
+          STATE_NAMES[this.#applicationState]
+        }): do not send after close()`,
+      );
+    }
+    const driver = this.#driver;
+    if (driver.mustWait()) await this.#drain(driver);
+    const ended = driver.ended;
+    if (ended !== null) {
+      this.#applicationState = DISCONNECTED;
+      throw new WebSocketDisconnect(ended.code, ended.reason);
+    }
+    try {
+      driver.socket!.send(data);
+    } catch {
+      // The socket closed under us (Deno throws InvalidStateError).
+      this.#applicationState = DISCONNECTED;
+      throw new WebSocketDisconnect(1006, "");
+    }
+  }
+
+  async #drain(driver: SocketDriver): Promise<void> {
+    try {
+      await driver.drain();
+    } catch (error) {
+      if (error instanceof WebSocketDisconnect) {
+        this.#applicationState = DISCONNECTED;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Sends a text message; waits first while the send buffer is over the
+   * high-water mark.
+   *
+   * @param data The text.
+   * @throws {WebSocketDisconnect} If the client has gone.
+   * @throws {Error} If the socket is not accepted, or already closed.
+   */
+  sendText(data: string): Promise<void> {
+    if (typeof data !== "string") {
+      return Promise.reject(
+        new TypeError(
+          `Cannot send text: expected a string, got ${typeof data}: use sendBytes() or sendJson() for other data`,
+        ),
+      );
+    }
+    return this.#sendData("send text", data);
+  }
+
+  /**
+   * Sends a binary message (the bytes are not copied); waits first while the
+   * send buffer is over the high-water mark.
+   *
+   * @param data The bytes.
+   * @throws {WebSocketDisconnect} If the client has gone.
+   * @throws {Error} If the socket is not accepted, or already closed.
+   */
+  sendBytes(data: Uint8Array | ArrayBuffer): Promise<void> {
+    if (!isBinary(data)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot send bytes: expected a Uint8Array or ArrayBuffer, got ${typeof data}: use sendText() for strings`,
+        ),
+      );
+    }
+    return this.#sendData("send bytes", data);
+  }
+
+  /**
+   * Sends a value as compact JSON: a text message, or UTF-8 bytes in
+   * `"binary"` mode.
+   *
+   * @param data Any JSON-serialisable value.
+   * @param mode Which message type carries the JSON.
+   * @throws {TypeError} If the value cannot be serialised (nothing is sent).
+   * @throws {WebSocketDisconnect} If the client has gone.
+   */
+  sendJson(data: unknown, mode: "text" | "binary" = "text"): Promise<void> {
+    try {
+      assertMode("send JSON", mode);
+      const text = stringifyJson(data);
+      return this.#sendData(
+        "send JSON",
+        mode === "text" ? text : encoder.encode(text),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Closes the connection with a code and reason. Before `accept()` this
+   * refuses the handshake (HTTP 403). After the client has gone it does
+   * nothing.
+   *
+   * @param code 1000, 1001–1014 except 1004–1006, or 3000–4999.
+   * @param reason At most 123 UTF-8 bytes.
+   * @throws {RangeError} If the code or reason may not be sent.
+   * @throws {Error} If a close message or response was already sent.
+   */
+  close(code = 1000, reason = ""): Promise<void> {
+    return this.send({ type: "websocket.close", code, reason });
+  }
+
+  /**
+   * Answers the handshake with `response` instead of upgrading: the client
+   * gets exactly this response. Only before `accept()`.
+   *
+   * @param response Any HTTP response (status 200–599).
+   * @throws {Error} If already accepted, closed or responded.
+   */
+  sendDenialResponse(response: Response): Promise<void> {
+    const state = this.#applicationState;
+    if (state !== CONNECTING) {
+      return Promise.reject(
+        new Error(
+          `Cannot send denial response: WebSocket is already ${
+            state === CONNECTED ? "accepted" : "closed"
+          } (state ${
+            STATE_NAMES[state]
+          }): a denial response is only possible before accept()`,
+        ),
+      );
+    }
+    if (!(response instanceof Response)) {
+      return Promise.reject(
+        new TypeError(
+          "Cannot send denial response: expected a Response object",
+        ),
+      );
+    }
+    this.#applicationState = RESPONSE;
+    const init = this.#init!;
+    this.#init = null;
+    init.respond({ response });
+    this.#applicationState = DISCONNECTED;
+    this.#driver.end(1006, "");
+    return Promise.resolve();
+  }
+}
+
+/** Options of {@linkcode WebSocket.accept}. */
+export interface WebSocketAcceptOptions {
+  /** The chosen subprotocol; must be one of `ws.subprotocols`. */
+  subprotocol?: string;
+  /** Extra headers for the 101 response (e.g. `set-cookie`). */
+  headers?: HeadersInit;
+}
+
+function isBinary(data: unknown): data is Uint8Array | ArrayBuffer {
+  return data instanceof Uint8Array || data instanceof ArrayBuffer;
+}
+
+function stringifyJson(data: unknown): string {
+  const text = JSON.stringify(data);
+  if (text === undefined) {
+    throw new TypeError(
+      `Cannot send JSON: ${typeof data} has no JSON form: send an object, array, string, number, boolean or null`,
+    );
+  }
+  return text;
+}
+
+function acceptHeaders(init: HeadersInit | undefined): Headers | undefined {
+  if (init === undefined) return undefined;
+  let headers: Headers;
+  try {
+    headers = new Headers(init);
+  } catch (error) {
+    throw new TypeError(
+      `Cannot accept: invalid response header: ${
+        (error as Error).message
+      }: header names must be tokens and values must not contain CR, LF or NUL`,
+    );
+  }
+  for (const name of headers.keys()) {
+    if (RESERVED_ACCEPT_HEADERS.has(name)) {
+      throw new TypeError(
+        `Cannot accept: header "${name}" is set by the handshake itself${
+          name === "sec-websocket-protocol"
+            ? ": pass { subprotocol } instead"
+            : ""
+        }`,
+      );
+    }
+  }
+  return headers;
+}
+
+/**
+ * Validates `value` with a Standard Schema; failures become a
+ * `WebSocketRequestValidationError` located under `loc`.
+ */
+async function validate<T>(
+  schema: StandardSchemaV1<unknown, T>,
+  value: unknown,
+  loc: (string | number)[],
+): Promise<T> {
+  let result = schema["~standard"].validate(value);
+  if (result instanceof Promise) result = await result;
+  if (result.issues === undefined) return result.value;
+  const errors: ValidationIssue[] = result.issues.map((issue) => ({
+    loc: [
+      ...loc,
+      ...(issue.path ?? []).map((part) =>
+        typeof part === "object" ? part.key as string | number : part as string
+      ),
+    ],
+    msg: issue.message,
+    type: "value_error",
+    input: value,
+  }));
+  throw new WebSocketRequestValidationError(errors);
+}
