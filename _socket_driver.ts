@@ -123,10 +123,6 @@ export class SocketDriver {
         this.#onClose(code, reason);
         break;
       }
-      case "abort":
-        // The upgrade request was aborted before accept().
-        if (this.#socket === null) this.end(1006, "");
-        break;
         // "error" is always followed by "close", which carries what matters.
     }
   }

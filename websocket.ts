@@ -427,11 +427,6 @@ export class WebSocket extends HTTPConnection {
       maxQueuedMessages: init.maxQueuedMessages ?? 1024,
       sendHighWaterMark: init.sendHighWaterMark ?? 1024 * 1024,
     });
-    // A client that gives up while the handler is still deciding ends the
-    // connection; the driver ignores this once a socket is attached.
-    init.request.signal.addEventListener("abort", this.#driver, {
-      once: true,
-    });
   }
 
   /** What the application has received from the client so far. */
