@@ -102,6 +102,11 @@ export interface CompiledPath {
   readonly staticPath: string | null;
   /** The compiled pattern, when it has parameters. */
   readonly pattern: URLPattern | null;
+  /**
+   * The literal text every matching path starts with: checked before the
+   * pattern runs, so most non-matching routes cost one string comparison.
+   */
+  readonly prefix: string;
   /** Its parameters, in order. */
   readonly params: readonly TemplateParam[];
   /** Converted parameters when `pathname` matches, else `null`. */
@@ -200,18 +205,22 @@ export function compileTemplate(template: string): CompiledPath {
       template,
       staticPath: template,
       pattern: null,
+      prefix: template,
       params,
       match: (pathname) => pathname === template ? EMPTY : null,
       format: () => template,
     };
   }
   const pattern = new URLPattern({ pathname: source });
+  const prefix = (parts[0] as { literal: string }).literal;
   return {
     template,
     staticPath: null,
     pattern,
+    prefix,
     params,
     match(pathname) {
+      if (!pathname.startsWith(prefix)) return null;
       const groups = pattern.exec({ pathname })?.pathname.groups;
       if (groups === undefined) return null;
       return convertGroups(params, groups);
@@ -253,6 +262,7 @@ export function fromURLPattern(pattern: URLPattern): CompiledPath {
     template: pattern.pathname,
     staticPath: null,
     pattern,
+    prefix: "",
     params: [],
     match(pathname) {
       const groups = pattern.exec({ pathname })?.pathname.groups;

@@ -5,7 +5,7 @@ import {
   App,
   type AppOptions,
   HTTPException,
-  WebSocket,
+  type WebSocket,
   WebSocketDisconnect,
   WebSocketException,
   WebSocketState,

@@ -1,0 +1,149 @@
+// The small private helpers: UTF-8 sizes, close-frame rules, cookies, and
+// the error classes' own behaviour.
+import assert from "node:assert/strict";
+import {
+  HTTPException,
+  WebSocketException,
+  WebSocketRequestValidationError,
+} from "../mod.ts";
+import { utf8Exceeds, utf8Length } from "../_utf8.ts";
+import { assertCloseFrame, isSendableCloseCode } from "../_close.ts";
+import { parseCookies } from "../_cookies.ts";
+
+Deno.test("utf8Length() agrees with TextEncoder, lone surrogates included", () => {
+  const samples = [
+    "",
+    "abc",
+    "é",
+    "€",
+    "😀",
+    "a😀b€é",
+    "\ud800",
+    "x\udc00y",
+    "\ud83d",
+  ];
+  for (let i = 0; i < 200; i++) {
+    let s = "";
+    for (let j = 0; j < 20; j++) {
+      s += String.fromCharCode(Math.floor(Math.random() * 0x10000));
+    }
+    samples.push(s);
+  }
+  for (const text of samples) {
+    const expected = new TextEncoder().encode(text).length;
+    assert.equal(utf8Length(text), expected, JSON.stringify(text));
+    assert.equal(utf8Exceeds(text, expected), false);
+    if (expected > 0) assert.equal(utf8Exceeds(text, expected - 1), true);
+  }
+});
+
+Deno.test("isSendableCloseCode() follows RFC 6455 §7.4", () => {
+  const allowed = [
+    1000,
+    1001,
+    1002,
+    1003,
+    1007,
+    1008,
+    1009,
+    1010,
+    1011,
+    1012,
+    1013,
+    1014,
+    3000,
+    4999,
+  ];
+  const refused = [
+    0,
+    999,
+    1004,
+    1005,
+    1006,
+    1015,
+    1016,
+    2999,
+    5000,
+    1000.5,
+    NaN,
+  ];
+  for (const code of allowed) {
+    assert.equal(isSendableCloseCode(code), true, String(code));
+  }
+  for (const code of refused) {
+    assert.equal(isSendableCloseCode(code), false, String(code));
+  }
+});
+
+Deno.test("assertCloseFrame() allows 123 UTF-8 bytes of reason and no more", () => {
+  assertCloseFrame("close", 1000, "a".repeat(123));
+  assertCloseFrame("close", 1000, "é".repeat(61) + "a"); // 123 bytes
+  assert.throws(
+    () => assertCloseFrame("close", 1000, "é".repeat(62)),
+    RangeError,
+    "longer than 123 UTF-8 bytes",
+  );
+  assert.throws(
+    () => assertCloseFrame("close", 1000, "😀".repeat(31)),
+    RangeError,
+  );
+  assert.throws(
+    () => assertCloseFrame("close", 1000, 5 as unknown as string),
+    TypeError,
+    "must be a string",
+  );
+});
+
+Deno.test("parseCookies() follows RFC 6265 and skips bad pairs", () => {
+  assert.deepEqual(parseCookies(null), {});
+  assert.deepEqual(
+    parseCookies(
+      'a=1; b="quoted value"; c=x=y; bad; =novalue; a=2;  d = spaced ',
+    ),
+    {
+      a: "1",
+      b: "quoted value",
+      c: "x=y",
+      d: "spaced",
+    },
+  );
+  const tricky = parseCookies("__proto__=polluted; constructor=x");
+  assert.equal(Object.getPrototypeOf(tricky), Object.prototype);
+  assert.equal(tricky["__proto__" as keyof typeof tricky], "polluted");
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+Deno.test("WebSocketRequestValidationError cuts its reason to 123 bytes on a character boundary", () => {
+  const error = new WebSocketRequestValidationError([
+    { loc: ["query", "naïve"], msg: "é".repeat(100), type: "value_error" },
+    { loc: ["path", "id"], msg: "bad", type: "int_parsing" },
+  ]);
+  assert.equal(error.code, 1008);
+  const bytes = new TextEncoder().encode(error.reason).length;
+  assert.ok(bytes <= 123, `${bytes} bytes`);
+  assert.ok(error.reason.startsWith("query.naïve: éé"));
+  assert.ok(error.reason.endsWith("…"));
+  assert.ok(!error.reason.includes("\ufffd"));
+  assert.match(error.message, /\(\+1 more\)$/);
+});
+
+Deno.test("HTTPException takes only error statuses and renders JSON", async () => {
+  assert.throws(
+    () => new HTTPException(200),
+    RangeError,
+    "status 200 is not an error status",
+  );
+  const response = new HTTPException(403, { why: "nope" }, { "x-a": "b" })
+    .toResponse();
+  assert.equal(response.status, 403);
+  assert.equal(response.headers.get("x-a"), "b");
+  assert.deepEqual(await response.json(), { detail: { why: "nope" } });
+});
+
+Deno.test("WebSocketException keeps its code and reason", () => {
+  const error = new WebSocketException(4001, "go away");
+  assert.equal(error.code, 4001);
+  assert.equal(error.reason, "go away");
+  assert.equal(error.message, "4001: go away");
+  assert.equal(error.name, "WebSocketException");
+});

@@ -1,0 +1,33 @@
+// Pins the public export lists: an accidental export fails here.
+import assert from "node:assert/strict";
+import * as mod from "../mod.ts";
+import * as testing from "../testing.ts";
+
+Deno.test("mod.ts exports exactly the public API", () => {
+  assert.deepEqual(Object.keys(mod).sort(), [
+    "App",
+    "CLOSE_CODE",
+    "HTTPConnection",
+    "HTTPException",
+    "HttpRoute",
+    "NoMatchFound",
+    "RequestValidationError",
+    "Router",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketException",
+    "WebSocketRequestValidationError",
+    "WebSocketRoute",
+    "WebSocketState",
+  ]);
+});
+
+Deno.test("testing.ts exports exactly the test client API", () => {
+  assert.deepEqual(Object.keys(testing).sort(), [
+    "PairedSocket",
+    "TestClient",
+    "WebSocketDenialResponse",
+    "WebSocketTestSession",
+    "createSocketPair",
+  ]);
+});
