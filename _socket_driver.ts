@@ -9,6 +9,19 @@ import { utf8Exceeds } from "./_utf8.ts";
 /**
  * The part of the WHATWG `WebSocket` interface the library drives: what
  * `Deno.upgradeWebSocket` returns, and what `createSocketPair()` provides.
+ *
+ * @example Any WebSocket is one
+ * ```ts
+ * import type { WebSocketLike } from "./mod.ts";
+ * import { createSocketPair } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const [server, client]: WebSocketLike[] = createSocketPair();
+ * assert.equal(server.readyState, 0);
+ * await new Promise((resolve) => setTimeout(resolve, 0));
+ * assert.equal(client.readyState, 1);
+ * client.close();
+ * ```
  */
 export interface WebSocketLike {
   /** 0 connecting, 1 open, 2 closing, 3 closed. */

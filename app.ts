@@ -19,7 +19,23 @@ import {
 } from "./websocket.ts";
 import { type DispatchContext, dispatchers } from "./_dispatch.ts";
 
-/** Where the app writes what went wrong. */
+/**
+ * Where the app writes what went wrong.
+ *
+ * @example Capturing the log in a test
+ * ```ts
+ * import { App, type Logger } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: unknown[][] = [];
+ * const logger: Logger = { error: (...data) => lines.push(data), warn: (...data) => lines.push(data) };
+ * const app = new App({ logger });
+ * app.websocket("/ws", () => {}); // returns without accepting: a warning
+ * await new TestClient(app).websocketConnect("/ws").catch(() => {});
+ * assert.match(String(lines[0][0]), /without calling accept/);
+ * ```
+ */
 export interface Logger {
   /** Unhandled errors. */
   error(...data: unknown[]): void;
@@ -27,7 +43,18 @@ export interface Logger {
   warn(...data: unknown[]): void;
 }
 
-/** Options of {@linkcode App}. */
+/**
+ * Options of {@linkcode App}.
+ *
+ * @example Tighter limits
+ * ```ts
+ * import { App, type AppOptions } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: AppOptions = { maxMessageSize: 64 * 1024, maxQueuedMessages: 32, idleTimeout: 30 };
+ * assert.ok(new App(options) instanceof App);
+ * ```
+ */
 export interface AppOptions {
   /** Bytes; a larger incoming message closes the socket with 1009. @default {1048576} */
   maxMessageSize?: number;

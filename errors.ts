@@ -212,6 +212,15 @@ export class HTTPException extends Error {
  * One validation failure, shaped like FastAPI's: where it was (`loc`, the
  * source then the name, e.g. `["query", "token"]`), a message, a machine
  * readable `type`, and the rejected input.
+ *
+ * @example An issue
+ * ```ts
+ * import { type ValidationIssue, WebSocketRequestValidationError } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const issue: ValidationIssue = { loc: ["path", "item_id"], msg: "Input should be a valid integer", type: "int_parsing", input: "abc" };
+ * assert.equal(new WebSocketRequestValidationError([issue]).reason, "path.item_id: Input should be a valid integer");
+ * ```
  */
 export interface ValidationIssue {
   /** Where the bad value came from: source, then name or path. */

@@ -16,10 +16,36 @@ import {
   fromURLPattern,
 } from "./_path_template.ts";
 
-/** Arguments a handler receives (filled from `params` declarations). */
+/**
+ * Arguments a handler receives (filled from `params` declarations).
+ *
+ * @example Usage
+ * ```ts
+ * import type { HandlerArgs } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const args: HandlerArgs = { q: 1 };
+ * assert.equal(args.q, 1);
+ * ```
+ */
 export type HandlerArgs = Record<string, unknown>;
 
-/** Handles one WebSocket connection. */
+/**
+ * Handles one WebSocket connection.
+ *
+ * @example Usage
+ * ```ts
+ * import { App, type WebSocketHandler } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const greet: WebSocketHandler = async (ws) => {
+ *   await ws.accept();
+ *   await ws.sendText("hello");
+ * };
+ * const app = new App().websocket("/ws", greet);
+ * assert.equal(app.routes[0].handler, greet);
+ * ```
+ */
 export type WebSocketHandler = (
   ws: WebSocket,
   args: HandlerArgs,
@@ -28,22 +54,70 @@ export type WebSocketHandler = (
 /**
  * Handles one HTTP request: a `Response`, a string (sent as text/plain) or
  * any other value (sent as JSON).
+ *
+ * @example Usage
+ * ```ts
+ * import { App, type HttpHandler } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const health: HttpHandler = () => ({ ok: true });
+ * const app = new App().get("/health", health);
+ * assert.deepEqual(await (await new TestClient(app).get("/health")).json(), { ok: true });
+ * ```
  */
 export type HttpHandler = (
   request: Request,
   args: HandlerArgs,
 ) => unknown;
 
-/** A path template in FastAPI syntax, or a raw `URLPattern`. */
+/**
+ * A path template in FastAPI syntax, or a raw `URLPattern`.
+ *
+ * @example Usage
+ * ```ts
+ * import { App, type RoutePath } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const paths: RoutePath[] = ["/ws/{id:int}", new URLPattern({ pathname: "/raw/:name" })];
+ * const app = new App();
+ * for (const path of paths) app.websocket(path, async (ws) => await ws.accept());
+ * assert.deepEqual(app.routes.map((route) => route.path), ["/ws/{id:int}", "/raw/:name"]);
+ * ```
+ */
 export type RoutePath = string | URLPattern;
 
-/** Options of an HTTP route. */
+/**
+ * Options of an HTTP route.
+ *
+ * @example Usage
+ * ```ts
+ * import { App, type HttpRouteOptions } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: HttpRouteOptions = { name: "home" };
+ * const app = new App().get("/", options, () => "home");
+ * assert.equal(app.urlPathFor("home"), "/");
+ * ```
+ */
 export interface HttpRouteOptions {
   /** A name for `urlPathFor()`. */
   name?: string;
 }
 
-/** Options of a WebSocket route; the limits override the app's. */
+/**
+ * Options of a WebSocket route; the limits override the app's.
+ *
+ * @example Usage
+ * ```ts
+ * import { App, type WebSocketRouteOptions } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: WebSocketRouteOptions = { name: "upload", maxMessageSize: 16 * 1024 * 1024 };
+ * const app = new App().websocket("/upload", options, async (ws) => await ws.accept());
+ * assert.equal(app.urlPathFor("upload"), "/upload");
+ * ```
+ */
 export interface WebSocketRouteOptions {
   /** A name for `urlPathFor()` and `urlFor()`. */
   name?: string;
@@ -166,7 +240,19 @@ export class HttpRoute {
   }
 }
 
-/** Any route. */
+/**
+ * Any route.
+ *
+ * @example Usage
+ * ```ts
+ * import { App, type Route, WebSocketRoute } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App().get("/", () => "").websocket("/ws", async (ws) => await ws.accept());
+ * const routes: readonly Route[] = app.routes;
+ * assert.deepEqual(routes.map((route) => route instanceof WebSocketRoute), [false, true]);
+ * ```
+ */
 export type Route = WebSocketRoute | HttpRoute;
 
 // Each route's compiled path, kept off the public classes. Matching does not
@@ -191,7 +277,19 @@ function assertHandler(handler: unknown, path: RoutePath): void {
   }
 }
 
-/** A route and the parameters it matched. */
+/**
+ * A route and the parameters it matched.
+ *
+ * @example Usage
+ * ```ts
+ * import { App, type RouteMatch, type WebSocketRoute } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App().websocket("/rooms/{room}", async (ws) => await ws.accept());
+ * const match: RouteMatch<WebSocketRoute> | null = app.matchWebSocket("/rooms/lobby");
+ * assert.deepEqual(match?.params, { room: "lobby" });
+ * ```
+ */
 export interface RouteMatch<R extends Route> {
   /** The route. */
   route: R;

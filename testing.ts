@@ -38,7 +38,25 @@ import { encoder, strictDecoder } from "./_utf8.ts";
 
 export { PairedSocket } from "./_socket_pair.ts";
 
-/** Options of {@linkcode TestClient}. */
+/**
+ * Options of {@linkcode TestClient}.
+ *
+ * @example Seeing what a real client sees
+ * ```ts
+ * import { App } from "./mod.ts";
+ * import { TestClient, type TestClientOptions, WebSocketDenialResponse } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App({ logger: { error() {}, warn() {} } });
+ * app.websocket("/ws", () => {
+ *   throw new Error("bug");
+ * });
+ * const options: TestClientOptions = { raiseServerExceptions: false };
+ * const error = await new TestClient(app, options).websocketConnect("/ws").catch((e) => e);
+ * assert.ok(error instanceof WebSocketDenialResponse);
+ * assert.equal(error.response.status, 500);
+ * ```
+ */
 export interface TestClientOptions {
   /**
    * Re-throw unhandled handler errors into the test: from `websocketConnect`
@@ -55,7 +73,29 @@ export interface TestClientOptions {
   client?: { hostname: string; port: number };
 }
 
-/** Options of {@linkcode TestClient.websocketConnect}. */
+/**
+ * Options of {@linkcode TestClient.websocketConnect}.
+ *
+ * @example Headers, subprotocols and cookies
+ * ```ts
+ * import { App } from "./mod.ts";
+ * import { TestClient, type WebSocketConnectOptions } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App();
+ * app.websocket("/ws", async (ws) => {
+ *   await ws.accept();
+ *   await ws.sendJson([ws.headers.get("authorization"), ws.subprotocols, ws.cookies.session]);
+ * });
+ * const options: WebSocketConnectOptions = {
+ *   headers: { authorization: "Bearer t" },
+ *   subprotocols: ["v1"],
+ *   cookies: { session: "s1" },
+ * };
+ * await using session = await new TestClient(app).websocketConnect("/ws", options);
+ * assert.deepEqual(await session.receiveJson(), ["Bearer t", ["v1"], "s1"]);
+ * ```
+ */
 export interface WebSocketConnectOptions {
   /** Extra request headers (e.g. `origin`, `authorization`). */
   headers?: HeadersInit;

@@ -67,7 +67,18 @@ export const CLOSE_CODE = {
   TryAgainLater: 1013,
 } as const;
 
-/** One of the values of {@linkcode CLOSE_CODE}. */
+/**
+ * One of the values of {@linkcode CLOSE_CODE}.
+ *
+ * @example Typing a code
+ * ```ts
+ * import { CLOSE_CODE, type CloseCode } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const code: CloseCode = CLOSE_CODE.TryAgainLater;
+ * assert.equal(code, 1013);
+ * ```
+ */
 export type CloseCode = typeof CLOSE_CODE[keyof typeof CLOSE_CODE];
 
 /**
@@ -90,18 +101,51 @@ export const WebSocketState = {
   RESPONSE: 3,
 } as const;
 
-/** One of the values of {@linkcode WebSocketState}. */
+/**
+ * One of the values of {@linkcode WebSocketState}.
+ *
+ * @example Typing a state
+ * ```ts
+ * import { WebSocketState } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const state: WebSocketState = WebSocketState.DISCONNECTED;
+ * assert.equal(state, 2);
+ * ```
+ */
 export type WebSocketState = typeof WebSocketState[keyof typeof WebSocketState];
 
 const { CONNECTING, CONNECTED, DISCONNECTED, RESPONSE } = WebSocketState;
 const STATE_NAMES = ["CONNECTING", "CONNECTED", "DISCONNECTED", "RESPONSE"];
 
-/** The first message of every connection. */
+/**
+ * The first message of every connection.
+ *
+ * @example A message
+ * ```ts
+ * import type { ConnectMessage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message: ConnectMessage = { type: "websocket.connect" };
+ * assert.equal(message.type, "websocket.connect");
+ * ```
+ */
 export interface ConnectMessage {
   /** Message type. */
   type: "websocket.connect";
 }
-/** A text message from the client. */
+/**
+ * A text message from the client.
+ *
+ * @example A message
+ * ```ts
+ * import type { ReceiveTextMessage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message: ReceiveTextMessage = { type: "websocket.receive", text: "hi" };
+ * assert.equal(message.text, "hi");
+ * ```
+ */
 export interface ReceiveTextMessage {
   /** Message type. */
   type: "websocket.receive";
@@ -110,7 +154,18 @@ export interface ReceiveTextMessage {
   /** Never set on a text message. */
   bytes?: undefined;
 }
-/** A binary message from the client. */
+/**
+ * A binary message from the client.
+ *
+ * @example A message
+ * ```ts
+ * import type { ReceiveBytesMessage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message: ReceiveBytesMessage = { type: "websocket.receive", bytes: new Uint8Array([1]) };
+ * assert.equal(message.bytes.length, 1);
+ * ```
+ */
 export interface ReceiveBytesMessage {
   /** Message type. */
   type: "websocket.receive";
@@ -119,7 +174,18 @@ export interface ReceiveBytesMessage {
   /** Never set on a binary message. */
   text?: undefined;
 }
-/** The client left: the close code and reason it sent (1006 without a close frame). */
+/**
+ * The client left: the close code and reason it sent (1006 without a close frame).
+ *
+ * @example A message
+ * ```ts
+ * import type { DisconnectMessage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message: DisconnectMessage = { type: "websocket.disconnect", code: 1001, reason: "" };
+ * assert.equal(message.code, 1001);
+ * ```
+ */
 export interface DisconnectMessage {
   /** Message type. */
   type: "websocket.disconnect";
@@ -128,14 +194,56 @@ export interface DisconnectMessage {
   /** The close reason, `""` when none. */
   reason: string;
 }
-/** What `receive()` returns. */
+/**
+ * What `receive()` returns.
+ *
+ * @example The raw messages
+ * ```ts
+ * import { App, type ReceiveMessage } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App();
+ * const seen: ReceiveMessage[] = [];
+ * app.websocket("/raw", async (ws) => {
+ *   seen.push(await ws.receive()); // the connect message
+ *   await ws.send({ type: "websocket.accept" });
+ *   while (true) {
+ *     const message = await ws.receive();
+ *     seen.push(message);
+ *     if (message.type === "websocket.disconnect") break;
+ *     if (message.type === "websocket.receive" && message.text !== undefined) await ws.send({ type: "websocket.send", text: message.text });
+ *   }
+ * });
+ * const session = await new TestClient(app).websocketConnect("/raw");
+ * await session.sendText("hi");
+ * assert.equal(await session.receiveText(), "hi");
+ * await session.close(4000, "bye");
+ * assert.deepEqual(seen, [
+ *   { type: "websocket.connect" },
+ *   { type: "websocket.receive", text: "hi" },
+ *   { type: "websocket.disconnect", code: 4000, reason: "bye" },
+ * ]);
+ * ```
+ */
 export type ReceiveMessage =
   | ConnectMessage
   | ReceiveTextMessage
   | ReceiveBytesMessage
   | DisconnectMessage;
 
-/** Accepts the handshake. */
+/**
+ * Accepts the handshake.
+ *
+ * @example A message
+ * ```ts
+ * import type { AcceptMessage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message: AcceptMessage = { type: "websocket.accept", subprotocol: "v1", headers: { "x-a": "b" } };
+ * assert.equal(message.subprotocol, "v1");
+ * ```
+ */
 export interface AcceptMessage {
   /** Message type. */
   type: "websocket.accept";
@@ -144,7 +252,18 @@ export interface AcceptMessage {
   /** Extra headers for the 101 response. */
   headers?: HeadersInit;
 }
-/** Sends a text message. */
+/**
+ * Sends a text message.
+ *
+ * @example A message
+ * ```ts
+ * import type { SendTextMessage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message: SendTextMessage = { type: "websocket.send", text: "hi" };
+ * assert.equal(message.text, "hi");
+ * ```
+ */
 export interface SendTextMessage {
   /** Message type. */
   type: "websocket.send";
@@ -153,7 +272,18 @@ export interface SendTextMessage {
   /** Not set on a text message. */
   bytes?: undefined;
 }
-/** Sends a binary message. */
+/**
+ * Sends a binary message.
+ *
+ * @example A message
+ * ```ts
+ * import type { SendBytesMessage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message: SendBytesMessage = { type: "websocket.send", bytes: new Uint8Array([1]) };
+ * assert.equal(message.bytes.byteLength, 1);
+ * ```
+ */
 export interface SendBytesMessage {
   /** Message type. */
   type: "websocket.send";
@@ -162,7 +292,18 @@ export interface SendBytesMessage {
   /** Not set on a binary message. */
   text?: undefined;
 }
-/** Closes the connection (before accept: refuses the handshake). */
+/**
+ * Closes the connection (before accept: refuses the handshake).
+ *
+ * @example A message
+ * ```ts
+ * import type { CloseMessage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message: CloseMessage = { type: "websocket.close", code: 4000, reason: "bye" };
+ * assert.equal(message.code, 4000);
+ * ```
+ */
 export interface CloseMessage {
   /** Message type. */
   type: "websocket.close";
@@ -171,14 +312,56 @@ export interface CloseMessage {
   /** The close reason. @default {""} */
   reason?: string;
 }
-/** What `send()` takes. */
+/**
+ * What `send()` takes.
+ *
+ * @example The raw messages
+ * ```ts
+ * import { App, type ReceiveMessage } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App();
+ * const seen: ReceiveMessage[] = [];
+ * app.websocket("/raw", async (ws) => {
+ *   seen.push(await ws.receive()); // the connect message
+ *   await ws.send({ type: "websocket.accept" });
+ *   while (true) {
+ *     const message = await ws.receive();
+ *     seen.push(message);
+ *     if (message.type === "websocket.disconnect") break;
+ *     if (message.type === "websocket.receive" && message.text !== undefined) await ws.send({ type: "websocket.send", text: message.text });
+ *   }
+ * });
+ * const session = await new TestClient(app).websocketConnect("/raw");
+ * await session.sendText("hi");
+ * assert.equal(await session.receiveText(), "hi");
+ * await session.close(4000, "bye");
+ * assert.deepEqual(seen, [
+ *   { type: "websocket.connect" },
+ *   { type: "websocket.receive", text: "hi" },
+ *   { type: "websocket.disconnect", code: 4000, reason: "bye" },
+ * ]);
+ * ```
+ */
 export type SendMessage =
   | AcceptMessage
   | SendTextMessage
   | SendBytesMessage
   | CloseMessage;
 
-/** Options of {@linkcode UpgradeFunction}, as `Deno.upgradeWebSocket` takes them. */
+/**
+ * Options of {@linkcode UpgradeFunction}, as `Deno.upgradeWebSocket` takes them.
+ *
+ * @example Options
+ * ```ts
+ * import type { UpgradeOptions } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: UpgradeOptions = { protocol: "v1", idleTimeout: 30 };
+ * assert.equal(options.idleTimeout, 30);
+ * ```
+ */
 export interface UpgradeOptions {
   /** The chosen subprotocol, echoed in `Sec-WebSocket-Protocol`. */
   protocol?: string;
@@ -190,13 +373,46 @@ export interface UpgradeOptions {
  * Turns an upgrade request into a socket and the response that completes the
  * handshake: `Deno.upgradeWebSocket` in production, an in-memory pair in the
  * test client.
+ *
+ * @example A custom upgrade function
+ * ```ts
+ * import { App, type UpgradeFunction } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // Wrap the upgrade, e.g. to count sockets; the test client swaps in its own.
+ * let upgrades = 0;
+ * const upgrade: UpgradeFunction = (request, options) => {
+ *   upgrades++;
+ *   return Deno.upgradeWebSocket(request, options);
+ * };
+ * const app = new App({ upgrade });
+ * app.websocket("/ws", async (ws) => await ws.accept());
+ * await using session = await new TestClient(app).websocketConnect("/ws");
+ * assert.equal(upgrades, 0); // in memory: the test client's own upgrade ran
+ * assert.equal(session.acceptedSubprotocol, null);
+ * ```
  */
 export type UpgradeFunction = (
   request: Request,
   options: UpgradeOptions,
 ) => { socket: WebSocketLike; response: Response };
 
-/** The outcome of a handshake, handed to the server exactly once. */
+/**
+ * The outcome of a handshake, handed to the server exactly once.
+ *
+ * @example A refusal
+ * ```ts
+ * import type { WebSocketHandshake } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const refusal: WebSocketHandshake = {
+ *   response: new Response(null, { status: 403 }),
+ *   close: { code: 1008, reason: "no token" },
+ * };
+ * assert.equal(refusal.response.status, 403);
+ * ```
+ */
 export interface WebSocketHandshake {
   /** The response to return: the upgrade response, a 403, or a denial. */
   response: Response;
@@ -204,7 +420,24 @@ export interface WebSocketHandshake {
   close?: { code: number; reason: string };
 }
 
-/** What an {@linkcode HTTPConnection} is built from. */
+/**
+ * What an {@linkcode HTTPConnection} is built from.
+ *
+ * @example Building a connection by hand
+ * ```ts
+ * import { App, HTTPConnection, type HTTPConnectionInit } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const init: HTTPConnectionInit = {
+ *   app: new App(),
+ *   url: new URL("http://localhost/items?q=1"),
+ *   headers: new Headers({ cookie: "a=1" }),
+ * };
+ * const conn = new HTTPConnection(init);
+ * assert.equal(conn.queryParams.get("q"), "1");
+ * assert.equal(conn.cookies.a, "1");
+ * ```
+ */
 export interface HTTPConnectionInit {
   /** The application serving the connection. */
   app: App;
@@ -218,7 +451,32 @@ export interface HTTPConnectionInit {
   pathParams?: Record<string, unknown>;
 }
 
-/** What a {@linkcode WebSocket} is built from; the application does this. */
+/**
+ * What a {@linkcode WebSocket} is built from; the application does this.
+ *
+ * @example Building a connection by hand
+ * ```ts
+ * import { App, WebSocket, type WebSocketHandshake } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // What an App does for each upgrade request, by hand:
+ * const request = new Request("http://localhost/ws", { headers: { upgrade: "websocket" } });
+ * const handshakes: WebSocketHandshake[] = [];
+ * const ws = new WebSocket({
+ *   app: new App(),
+ *   url: new URL(request.url),
+ *   headers: new Headers(request.headers),
+ *   request,
+ *   upgrade: () => {
+ *     throw new Error("not reached: the handler refuses");
+ *   },
+ *   respond: (handshake) => handshakes.push(handshake),
+ * });
+ * await ws.close(4003, "no");
+ * assert.equal(handshakes[0].response.status, 403);
+ * assert.deepEqual(handshakes[0].close, { code: 4003, reason: "no" });
+ * ```
+ */
 export interface WebSocketInit extends HTTPConnectionInit {
   /** The upgrade request, handed to `upgrade` on accept. */
   request: Request;
@@ -930,7 +1188,25 @@ export class WebSocket extends HTTPConnection {
   }
 }
 
-/** Options of {@linkcode WebSocket.accept}. */
+/**
+ * Options of {@linkcode WebSocket.accept}.
+ *
+ * @example Choosing a subprotocol
+ * ```ts
+ * import { App, type WebSocketAcceptOptions } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App();
+ * app.websocket("/ws", async (ws) => {
+ *   const options: WebSocketAcceptOptions = { subprotocol: ws.subprotocols[0], headers: { "x-server": "wsapi" } };
+ *   await ws.accept(options);
+ * });
+ * await using session = await new TestClient(app).websocketConnect("/ws", { subprotocols: ["graphql-ws"] });
+ * assert.equal(session.acceptedSubprotocol, "graphql-ws");
+ * assert.equal(session.responseHeaders.get("x-server"), "wsapi");
+ * ```
+ */
 export interface WebSocketAcceptOptions {
   /** The chosen subprotocol; must be one of `ws.subprotocols`. */
   subprotocol?: string;
