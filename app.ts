@@ -109,6 +109,34 @@ function toResponse(result: unknown): Response {
   return Response.json(result);
 }
 
+const CONNECTION_UPGRADE = /(?:^|[\s,])upgrade(?:$|[\s,])/i;
+
+/**
+ * Checks the parts of an upgrade request that RFC 6455 §4.2.1 requires, so a
+ * malformed handshake is the client's error (400, or 426 for another
+ * protocol version, §4.2.2) rather than an exception inside `accept()`.
+ */
+function invalidHandshake(headers: Headers): Response | null {
+  const version = headers.get("sec-websocket-version");
+  if (version !== null && version.trim() !== "13") {
+    return detail(426, "Unsupported WebSocket version: use 13", {
+      "sec-websocket-version": "13",
+    });
+  }
+  const key = headers.get("sec-websocket-key");
+  const connection = headers.get("connection");
+  if (
+    version === null || key === null || key.trim() === "" ||
+    connection === null || !CONNECTION_UPGRADE.test(connection)
+  ) {
+    return detail(
+      400,
+      "Invalid WebSocket handshake: Connection: Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version: 13 are required",
+    );
+  }
+  return null;
+}
+
 function detail(status: number, text: string, headers?: HeadersInit): Response {
   return new HTTPException(status, text, headers).toResponse();
 }
@@ -268,6 +296,8 @@ export class App extends Router {
     url: URL,
     context: DispatchContext,
   ): Promise<Response> {
+    const invalid = invalidHandshake(request.headers);
+    if (invalid !== null) return Promise.resolve(invalid);
     const match = this.matchWebSocket(url.pathname);
     if (match === null) {
       // Starlette closes before accept with 1000: HTTP 403 on the wire.

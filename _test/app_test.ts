@@ -215,3 +215,36 @@ Deno.test("App.connections counts the connections being served", async () => {
   await b.close();
   assert.equal(app.connections, 0);
 });
+
+Deno.test("App answers a malformed upgrade request with 400, another version with 426", async () => {
+  const app = new App();
+  let calls = 0;
+  app.websocket("/ws", async (ws) => {
+    calls++;
+    await ws.accept();
+  });
+  const client = new TestClient(app);
+  const base = {
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "sec-websocket-version": "13",
+  };
+  const noKey = await client.get("/ws", {
+    headers: { ...base, "sec-websocket-key": "" },
+  });
+  assert.equal(noKey.status, 400);
+  assert.match((await noKey.json()).detail, /Sec-WebSocket-Key/);
+  const noConnection = await client.get("/ws", {
+    headers: { ...base, connection: "keep-alive" },
+  });
+  assert.equal(noConnection.status, 400);
+  await noConnection.body?.cancel();
+  const oldVersion = await client.get("/ws", {
+    headers: { ...base, "sec-websocket-version": "8" },
+  });
+  assert.equal(oldVersion.status, 426);
+  assert.equal(oldVersion.headers.get("sec-websocket-version"), "13");
+  await oldVersion.body?.cancel();
+  assert.equal(calls, 0, "the handler never ran");
+});
