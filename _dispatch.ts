@@ -10,6 +10,8 @@ export interface DispatchContext {
   upgrade?: UpgradeFunction;
   /** The peer's address. */
   client: { hostname: string; port: number } | null;
+  /** Deno's connection info, passed on to mounted handlers. */
+  info?: Deno.ServeHandlerInfo;
   /** Receives unhandled handler errors instead of the log. */
   onError?: (error: unknown) => void;
   /** Told the close code and reason of a refused handshake. */

@@ -11,13 +11,23 @@ import {
   WebSocketException,
   WebSocketRequestValidationError,
 } from "./errors.ts";
-import { type HttpRoute, Router, WebSocketRoute } from "./routing.ts";
 import {
+  type FetchHandler,
+  type HttpRoute,
+  type OriginPolicy,
+  Router,
+  WebSocketRoute,
+} from "./routing.ts";
+import {
+  HTTPConnection,
   type UpgradeFunction,
   WebSocket,
   WebSocketState,
 } from "./websocket.ts";
 import { type DispatchContext, dispatchers } from "./_dispatch.ts";
+import { assertCloseFrame } from "./_close.ts";
+import { connectionControl } from "./_connection_control.ts";
+import { normaliseOrigins, originRefusal } from "./_origin.ts";
 
 /**
  * Where the app writes what went wrong.
@@ -68,6 +78,72 @@ export interface AppOptions {
   upgrade?: UpgradeFunction;
   /** Where errors and warnings go. @default {console} */
   logger?: Logger;
+  /**
+   * Which `Origin`s may open a WebSocket: `"*"` (any: unsafe when cookies
+   * authenticate, as browsers send them on cross-site upgrades), a list of
+   * origins (`"https://app.example"`), or a predicate. A request without an
+   * `Origin` header (not a browser) is always allowed. Refusals get 403 and a
+   * warning in the log. Routes may override it.
+   *
+   * @default {same origin: the Origin's host must equal the Host header}
+   */
+  allowedOrigins?: OriginPolicy;
+}
+
+/**
+ * Handles an error class for HTTP routes (`conn` is an `HTTPConnection`) and
+ * WebSocket routes (`conn` is the `WebSocket`). A `Response` is sent (for a
+ * WebSocket before accept, as the denial response); returning nothing from a
+ * WebSocket handler means it dealt with the connection itself, e.g. closed it.
+ *
+ * @example Closing with a custom code
+ * ```ts
+ * import { App, type ExceptionHandler, WebSocket, WebSocketDisconnect } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class QuotaExceeded extends Error {}
+ * const onQuota: ExceptionHandler<QuotaExceeded> = async (conn) => {
+ *   if (conn instanceof WebSocket) await conn.close(4429, "quota exceeded");
+ *   else return new Response("quota exceeded", { status: 429 });
+ * };
+ * const app = new App().exceptionHandler(QuotaExceeded, onQuota);
+ * app.websocket("/ws", async (ws) => {
+ *   await ws.accept();
+ *   throw new QuotaExceeded();
+ * });
+ * await using ws = await new TestClient(app).websocketConnect("/ws");
+ * const error = await ws.receiveText().catch((e) => e);
+ * assert.ok(error instanceof WebSocketDisconnect);
+ * assert.equal(error.code, 4429);
+ * ```
+ */
+export type ExceptionHandler<E = Error> = (
+  conn: HTTPConnection,
+  error: E,
+) => Response | void | Promise<Response | void>;
+
+/**
+ * Options of {@linkcode App.shutdown}.
+ *
+ * @example Shutting down with a restart code
+ * ```ts
+ * import { App, type AppShutdownOptions } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: AppShutdownOptions = { code: 1012, reason: "restarting", timeoutMs: 5000 };
+ * const app = new App();
+ * await app.shutdown(options);
+ * assert.equal(app.connections, 0);
+ * ```
+ */
+export interface AppShutdownOptions {
+  /** The close code sent to every client. @default {1001} */
+  code?: number;
+  /** The close reason. @default {""} */
+  reason?: string;
+  /** How long to wait for handlers (and their cleanup) to finish. @default {10000} */
+  timeoutMs?: number;
 }
 
 const { CONNECTING, CONNECTED } = WebSocketState;
@@ -203,7 +279,11 @@ export class App extends Router {
   #sendHighWaterMark: number;
   #upgrade: UpgradeFunction;
   #logger: Logger;
-  #connections = 0;
+  #allowedOrigins: OriginPolicy | undefined;
+  #handlers = new Map<unknown, ExceptionHandler<never>>();
+  // Every connection being served, and the promise of its whole run.
+  #running = new Map<WebSocket, Promise<void>>();
+  #shutdown: { code: number; reason: string } | null = null;
 
   /**
    * Creates an application.
@@ -230,14 +310,132 @@ export class App extends Router {
     this.#sendHighWaterMark = options.sendHighWaterMark ?? 1024 * 1024;
     this.#upgrade = options.upgrade ?? denoUpgrade();
     this.#logger = options.logger ?? console;
+    this.#allowedOrigins = normaliseOrigins(
+      options.allowedOrigins,
+      "create App",
+    );
     this.fetch = (request, info) =>
-      this.#handle(request, { client: clientOf(info) });
+      this.#handle(request, { client: clientOf(info), info });
     dispatchers.set(this, (request, context) => this.#handle(request, context));
   }
 
   /** WebSocket connections being served: from the upgrade request until the handler has finished and the socket is closed. */
   get connections(): number {
-    return this.#connections;
+    return this.#running.size;
+  }
+
+  /**
+   * Handles errors of `errorClass` (and its subclasses) thrown by handlers
+   * and dependencies, on HTTP and WebSocket routes. The handler of the most
+   * specific class wins; one for `HTTPException` or `WebSocketException`
+   * replaces the built-in behaviour. A `WebSocketDisconnect` leaving a
+   * WebSocket handler is a normal end and is never handled.
+   *
+   * @param errorClass The error class.
+   * @param handler Returns the response to send, or deals with the WebSocket.
+   * @returns This app.
+   *
+   * @example Turning an error into a 404
+   * ```ts
+   * import { App } from "./mod.ts";
+   * import { TestClient } from "./testing.ts";
+   * import assert from "node:assert/strict";
+   *
+   * class NotFoundError extends Error {}
+   * const app = new App();
+   * app.exceptionHandler(NotFoundError, (_conn, error) =>
+   *   Response.json({ detail: error.message }, { status: 404 }));
+   * app.get("/items/{id}", () => {
+   *   throw new NotFoundError("no such item");
+   * });
+   * const response = await new TestClient(app).get("/items/1");
+   * assert.equal(response.status, 404);
+   * assert.deepEqual(await response.json(), { detail: "no such item" });
+   * ```
+   */
+  exceptionHandler<E extends Error>(
+    // deno-lint-ignore no-explicit-any
+    errorClass: abstract new (...args: any[]) => E,
+    handler: ExceptionHandler<E>,
+  ): this {
+    if (typeof errorClass !== "function" || typeof handler !== "function") {
+      throw new TypeError(
+        "Cannot register exception handler: expected an error class and a handler function",
+      );
+    }
+    this.#handlers.set(errorClass, handler as ExceptionHandler<never>);
+    return this;
+  }
+
+  // The handler registered for the error's class or its nearest ancestor.
+  #handlerFor(error: unknown): ExceptionHandler<unknown> | undefined {
+    if (
+      this.#handlers.size === 0 || typeof error !== "object" || error === null
+    ) {
+      return undefined;
+    }
+    for (
+      let proto = Object.getPrototypeOf(error);
+      proto !== null && proto !== Object.prototype;
+      proto = Object.getPrototypeOf(proto)
+    ) {
+      const handler = this.#handlers.get(proto.constructor);
+      if (handler !== undefined) return handler as ExceptionHandler<unknown>;
+    }
+    return undefined;
+  }
+
+  /**
+   * Shuts the WebSocket side down: new upgrades get 503, every open socket
+   * is closed with `code` (connections still in their handshake are closed as
+   * soon as they accept), and the promise resolves once every handler and
+   * its cleanup has finished, or after `timeoutMs` with a warning. HTTP
+   * requests are still served; stop the server after this.
+   *
+   * @param options The close code and reason, and how long to wait.
+   * @throws {RangeError} If the code or reason may not be sent.
+   *
+   * @example On SIGTERM
+   * ```ts ignore
+   * import { App } from "./mod.ts";
+   *
+   * const app = new App();
+   * const server = Deno.serve(app.fetch);
+   * Deno.addSignalListener("SIGTERM", async () => {
+   *   await app.shutdown({ code: 1012, reason: "restarting" });
+   *   await server.shutdown();
+   * });
+   * ```
+   */
+  async shutdown(options: AppShutdownOptions = {}): Promise<void> {
+    const { code = 1001, reason = "", timeoutMs = 10_000 } = options;
+    assertCloseFrame("shut down", code, reason);
+    this.#shutdown = { code, reason };
+    const deadline = Date.now() + timeoutMs;
+    while (this.#running.size > 0) {
+      // Ended as if dropped, so a handler sees WebSocketDisconnect wherever
+      // it is, never a "closed" misuse error for a close it did not make.
+      for (const ws of this.#running.keys()) {
+        connectionControl.end(ws, code, reason);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.#logger.warn(
+          `App.shutdown(): ${this.#running.size} WebSocket connection(s) still running after ${timeoutMs} ms`,
+        );
+        return;
+      }
+      // Wake when everything has finished, or soon, to close sockets that
+      // were accepted in the meantime.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled(this.#running.values()),
+        new Promise((resolve) =>
+          timer = setTimeout(resolve, Math.min(left, 20))
+        ),
+      ]);
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -291,6 +489,26 @@ export class App extends Router {
     return this.#handleHttp(request, url, context);
   }
 
+  async #delegate(
+    handler: FetchHandler,
+    request: Request,
+    context: DispatchContext,
+  ): Promise<Response> {
+    try {
+      return await handler(request, context.info);
+    } catch (error) {
+      this.#report(
+        error,
+        `mounted handler for "${new URL(request.url).pathname}"`,
+        context,
+      );
+      return new Response("Internal Server Error", {
+        status: 500,
+        headers: TEXT,
+      });
+    }
+  }
+
   #handleWebSocket(
     request: Request,
     url: URL,
@@ -298,14 +516,38 @@ export class App extends Router {
   ): Promise<Response> {
     const invalid = invalidHandshake(request.headers);
     if (invalid !== null) return Promise.resolve(invalid);
-    const match = this.matchWebSocket(url.pathname);
-    if (match === null) {
+    if (this.#shutdown !== null) {
+      return Promise.resolve(
+        detail(503, "Service Unavailable: shutting down", {
+          "retry-after": "5",
+        }),
+      );
+    }
+    const found = this.resolve(url.pathname, "websocket");
+    if (found?.mount !== undefined) {
+      return this.#delegate(found.mount.handler, request, context);
+    }
+    if (found === null) {
       // Starlette closes before accept with 1000: HTTP 403 on the wire.
       context.onRefuse?.(1000, "");
       return Promise.resolve(new Response(null, { status: 403 }));
     }
-    const { route, params } = match;
+    const route = found.route as WebSocketRoute;
     const options = route.options;
+    const refusal = originRefusal(
+      options.allowedOrigins ?? this.#allowedOrigins,
+      request,
+    );
+    if (refusal !== null) {
+      this.#logger.warn(
+        `Refused WebSocket upgrade to "${url.pathname}": Origin "${
+          request.headers.get("origin")
+        }" is ${refusal}: list it in allowedOrigins to accept it`,
+      );
+      return Promise.resolve(
+        new Response("Origin not allowed", { status: 403, headers: TEXT }),
+      );
+    }
     const { promise, resolve } = Promise.withResolvers<Response>();
     const ws = new WebSocket({
       app: this,
@@ -313,7 +555,7 @@ export class App extends Router {
       // Deno drops request headers at the upgrade: keep a copy.
       headers: new Headers(request.headers),
       client: context.client,
-      pathParams: params,
+      pathParams: found.params,
       request,
       upgrade: context.upgrade ?? this.#upgrade,
       maxMessageSize: options.maxMessageSize ?? this.#maxMessageSize,
@@ -328,6 +570,7 @@ export class App extends Router {
       },
     });
     const done = this.#serveWebSocket(route, ws, context);
+    this.#running.set(ws, done);
     context.onConnection?.(done);
     return promise;
   }
@@ -337,7 +580,6 @@ export class App extends Router {
     ws: WebSocket,
     context: DispatchContext,
   ): Promise<void> {
-    this.#connections++;
     try {
       try {
         await route.handler(ws, {});
@@ -351,11 +593,12 @@ export class App extends Router {
         );
         await ws.close(1000);
       } else if (ws.applicationState === CONNECTED) {
-        await ws.close(1000);
+        const closing = this.#shutdown;
+        await ws.close(closing?.code ?? 1000, closing?.reason ?? "");
       }
       await ws.closed;
     } finally {
-      this.#connections--;
+      this.#running.delete(ws);
     }
   }
 
@@ -367,13 +610,28 @@ export class App extends Router {
   ): Promise<void> {
     // The client left and the handler let the disconnect through: a normal end.
     if (error instanceof WebSocketDisconnect) return;
-    const state = ws.applicationState;
-    const open = state === CONNECTING || state === CONNECTED;
-    if (
+    const handler = this.#handlerFor(error);
+    if (handler !== undefined) {
+      try {
+        const response = await handler(ws, error);
+        if (!(response instanceof Response)) return;
+        if (ws.applicationState === CONNECTING) {
+          await ws.sendDenialResponse(response);
+          return;
+        }
+        error = new Error(
+          "An exception handler returned a Response after accept(): close the WebSocket instead",
+          { cause: error },
+        );
+      } catch (handlerError) {
+        error = handlerError;
+      }
+    } else if (
       error instanceof WebSocketException ||
       error instanceof WebSocketRequestValidationError
     ) {
-      if (!open) return;
+      const state = ws.applicationState;
+      if (state !== CONNECTING && state !== CONNECTED) return;
       try {
         await ws.close(error.code, error.reason);
         return;
@@ -381,17 +639,14 @@ export class App extends Router {
         // An invalid code or reason in the exception: report that instead.
         error = closeError;
       }
-    } else if (error instanceof HTTPException && state === CONNECTING) {
+    } else if (
+      error instanceof HTTPException &&
+      ws.applicationState === CONNECTING
+    ) {
       await ws.sendDenialResponse(error.toResponse());
       return;
     }
-    if (context.onError !== undefined) context.onError(error);
-    else {
-      this.#logger.error(
-        `Unhandled error in WebSocket handler for "${route.path}":`,
-        error,
-      );
-    }
+    this.#report(error, `WebSocket handler for "${route.path}"`, context);
     // Never the error's own message: close reasons reach untrusted clients.
     if (ws.applicationState === CONNECTING) {
       await ws.sendDenialResponse(
@@ -402,29 +657,35 @@ export class App extends Router {
     }
   }
 
+  #report(error: unknown, where: string, context: DispatchContext): void {
+    if (context.onError !== undefined) context.onError(error);
+    else this.#logger.error(`Unhandled error in ${where}:`, error);
+  }
+
   async #handleHttp(
     request: Request,
     url: URL,
     context: DispatchContext,
   ): Promise<Response> {
     const method = request.method;
-    const match = this.matchHttp(url.pathname, method);
-    if (match === null) return this.#noHttpMatch(url.pathname);
+    const found = this.resolve(url.pathname, method);
+    if (found === null) return this.#noHttpMatch(url.pathname);
+    if (found.mount !== undefined) {
+      return this.#delegate(found.mount.handler, request, context);
+    }
+    const route = found.route as HttpRoute;
     let response: Response;
     try {
-      response = toResponse(await match.route.handler(request, {}));
+      response = toResponse(await route.handler(request, {}));
     } catch (error) {
-      if (
-        error instanceof HTTPException ||
-        error instanceof RequestValidationError
-      ) {
-        return error.toResponse();
-      }
-      this.#reportHttp(match.route, error, context);
-      return new Response("Internal Server Error", {
-        status: 500,
-        headers: TEXT,
-      });
+      response = await this.#onHttpError(
+        route,
+        request,
+        url,
+        found.params,
+        error,
+        context,
+      );
     }
     if (method === "HEAD" && response.body !== null) {
       await response.body.cancel();
@@ -433,14 +694,44 @@ export class App extends Router {
     return response;
   }
 
-  #reportHttp(route: HttpRoute, error: unknown, context: DispatchContext) {
-    if (context.onError !== undefined) context.onError(error);
-    else {
-      this.#logger.error(
-        `Unhandled error in HTTP handler for "${route.path}":`,
-        error,
-      );
+  async #onHttpError(
+    route: HttpRoute,
+    request: Request,
+    url: URL,
+    params: Record<string, unknown>,
+    error: unknown,
+    context: DispatchContext,
+  ): Promise<Response> {
+    const handler = this.#handlerFor(error);
+    if (handler !== undefined) {
+      const conn = new HTTPConnection({
+        app: this,
+        url,
+        headers: request.headers,
+        client: context.client,
+        pathParams: params,
+      });
+      try {
+        const response = await handler(conn, error);
+        if (response instanceof Response) return response;
+        error = new Error(
+          "An exception handler for an HTTP route returned no Response",
+          { cause: error },
+        );
+      } catch (handlerError) {
+        error = handlerError;
+      }
+    } else if (
+      error instanceof HTTPException ||
+      error instanceof RequestValidationError
+    ) {
+      return error.toResponse();
     }
+    this.#report(error, `HTTP handler for "${route.path}"`, context);
+    return new Response("Internal Server Error", {
+      status: 500,
+      headers: TEXT,
+    });
   }
 
   #noHttpMatch(pathname: string): Response {

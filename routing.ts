@@ -10,6 +10,7 @@
  */
 import type { WebSocket } from "./websocket.ts";
 import { NoMatchFound } from "./errors.ts";
+import { normaliseOrigins } from "./_origin.ts";
 import {
   type CompiledPath,
   compileTemplate,
@@ -127,7 +128,29 @@ export interface WebSocketRouteOptions {
   maxQueuedMessages?: number;
   /** Seconds without a pong before the socket closes; 0 disables. @default {120} */
   idleTimeout?: number;
+  /** Which origins may connect; overrides the app's `allowedOrigins`. */
+  allowedOrigins?: OriginPolicy;
 }
+
+/**
+ * Which browser origins may open a WebSocket: `"*"` for any, a list of
+ * origins (scheme, host and port, e.g. `"https://app.example"`), or a
+ * predicate given the `Origin` header and the request.
+ *
+ * @example Allowing subdomains
+ * ```ts
+ * import { App, type OriginPolicy } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const policy: OriginPolicy = (origin) => new URL(origin).hostname.endsWith(".example.com");
+ * const app = new App({ allowedOrigins: policy });
+ * assert.ok(app instanceof App);
+ * ```
+ */
+export type OriginPolicy =
+  | "*"
+  | readonly string[]
+  | ((origin: string, request: Request) => boolean);
 
 /**
  * A registered WebSocket route.
@@ -171,10 +194,17 @@ export class WebSocketRoute {
     assertHandler(handler, path);
     const compiled = compilePath(path);
     COMPILED.set(this, compiled);
+    SOURCES.set(this, path);
     this.path = compiled.template;
     this.name = options.name ?? (handler.name || undefined);
     this.handler = handler;
-    this.options = options;
+    this.options = options.allowedOrigins === undefined ? options : {
+      ...options,
+      allowedOrigins: normaliseOrigins(
+        options.allowedOrigins,
+        `register route "${this.path}"`,
+      ),
+    };
   }
 }
 
@@ -223,6 +253,7 @@ export class HttpRoute {
     assertHandler(handler, path);
     const compiled = compilePath(path);
     COMPILED.set(this, compiled);
+    SOURCES.set(this, path);
     this.path = compiled.template;
     this.methods = new Set(methods.map((method) => {
       if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) {
@@ -258,6 +289,8 @@ export type Route = WebSocketRoute | HttpRoute;
 // Each route's compiled path, kept off the public classes. Matching does not
 // look here: the route tables cache it beside each route.
 const COMPILED = new WeakMap<Route, CompiledPath>();
+// The path each route was created from, to re-compile it under a prefix.
+const SOURCES = new WeakMap<Route, RoutePath>();
 
 function compilePath(path: RoutePath): CompiledPath {
   return path instanceof URLPattern
@@ -297,95 +330,478 @@ export interface RouteMatch<R extends Route> {
   params: Record<string, unknown>;
 }
 
-interface Indexed<R extends Route> {
-  route: R;
-  compiled: CompiledPath;
+/**
+ * Serves what `mount()` delegates: any `(request, info) => Response`, such as
+ * a static file server or another framework's `fetch`.
+ *
+ * @example A handler
+ * ```ts
+ * import type { FetchHandler } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const handler: FetchHandler = () => new Response("ok");
+ * assert.equal(await (await handler(new Request("http://x/"))).text(), "ok");
+ * ```
+ */
+export type FetchHandler = (
+  request: Request,
+  info?: Deno.ServeHandlerInfo,
+) => Response | Promise<Response>;
+
+/**
+ * A handler mounted under a path prefix.
+ *
+ * @example What resolve() returns for a mount
+ * ```ts
+ * import { App, type Mount } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App().mount("/files", () => new Response("file"));
+ * const mount: Mount | undefined = app.resolve("/files/a.txt", "GET")?.mount;
+ * assert.equal(mount?.prefix, "/files");
+ * ```
+ */
+export interface Mount {
+  /** The prefix, e.g. `"/static"`; the handler gets `prefix` and everything under it. */
+  readonly prefix: string;
+  /** The handler; it receives the request unchanged. */
+  readonly handler: FetchHandler;
+}
+
+/**
+ * What serves a request: a route and its parameters, or a mount.
+ *
+ * @example Telling them apart
+ * ```ts
+ * import { App, type Resolution } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App().get("/a/{x}", () => "").mount("/b", () => new Response());
+ * const a: Resolution | null = app.resolve("/a/1", "GET");
+ * const b: Resolution | null = app.resolve("/b/1", "GET");
+ * assert.deepEqual(a?.params, { x: "1" });
+ * assert.equal(b?.mount?.prefix, "/b");
+ * ```
+ */
+export type Resolution =
+  | { route: Route; params: Record<string, unknown>; mount?: undefined }
+  | { mount: Mount; route?: undefined; params?: undefined };
+
+/**
+ * Options of {@linkcode Router.include}.
+ *
+ * @example Including with a prefix
+ * ```ts
+ * import { App, type IncludeOptions, Router } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: IncludeOptions = { prefix: "/api" };
+ * const app = new App().include(new Router().get("/items", () => []), options);
+ * assert.equal(app.routes[0].path, "/api/items");
+ * ```
+ */
+export interface IncludeOptions {
+  /** Prepended to every path of the included router; starts with "/", does not end with "/". */
+  prefix?: string;
+}
+
+/**
+ * Options of a {@linkcode Router}.
+ *
+ * @example A router with its own prefix
+ * ```ts
+ * import { type RouterOptions, Router } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: RouterOptions = { prefix: "/v1" };
+ * const router = new Router(options).get("/items", () => []);
+ * assert.equal(router.routes[0].path, "/v1/items");
+ * ```
+ */
+export interface RouterOptions {
+  /** Prepended to every path registered on this router. */
+  prefix?: string;
+}
+
+// What a router holds, in registration order.
+type Entry =
+  | { kind: "route"; route: Route }
+  | { kind: "include"; router: Router; prefix: string }
+  | { kind: "mount"; mount: Mount };
+
+// A matcher for the tables: a route's compiled path, or a mount's prefix.
+interface Matcher {
+  readonly staticPath: string | null;
+  readonly prefix: string;
+  match(pathname: string): Record<string, unknown> | null;
+}
+
+interface Indexed {
+  target: Route | Mount;
+  matcher: Matcher;
   index: number;
 }
 
-// The lookup structures for one kind of route, rebuilt after registration.
-class RouteTable<R extends Route> {
-  readonly byPath = new Map<string, Indexed<R>[]>();
-  readonly dynamic: Indexed<R>[] = [];
+const NO_PARAMS: Record<string, unknown> = Object.freeze({}) as Record<
+  string,
+  unknown
+>;
+const NONE: readonly Indexed[] = [];
 
-  add(route: R, index: number): void {
-    const compiled = COMPILED.get(route)!;
-    const entry = { route, compiled, index };
-    const staticPath = compiled.staticPath;
-    if (staticPath === null) {
-      this.dynamic.push(entry);
+function mountMatcher(prefix: string): Matcher {
+  const slash = prefix + "/";
+  return {
+    staticPath: null,
+    // A mount matches its prefix as whole segments, so its first segment is
+    // known even without a trailing "/".
+    prefix: slash,
+    match: (pathname) =>
+      pathname === prefix || pathname.startsWith(slash) ? NO_PARAMS : null,
+  };
+}
+
+function isRoute(target: Route | Mount): target is Route {
+  return target instanceof WebSocketRoute || target instanceof HttpRoute;
+}
+
+// The first path segment of a pathname ("/a/b" gives "a"), or of a literal
+// prefix when it is complete ("/a/{x}" gives "a", "/a{x}" and "/{x}" none).
+function firstSegment(path: string, complete: boolean): string | null {
+  const end = path.indexOf("/", 1);
+  if (end !== -1) return path.slice(1, end);
+  return complete ? path.slice(1) : null;
+}
+
+// Whether `target` serves `method` (null: a WebSocket upgrade).
+function serves(
+  target: Route | Mount,
+  method: string | null,
+  routesOnly: boolean,
+): boolean {
+  if (target instanceof HttpRoute) {
+    return method !== null && target.methods.has(method);
+  }
+  if (target instanceof WebSocketRoute) return method === null;
+  return !routesOnly;
+}
+
+// The lookup structure for one kind of request, rebuilt after registration:
+// exact paths through a map; parametrised routes and mounts bucketed by their
+// first literal segment (with a "wild" list for the rest), scanned in
+// registration order behind a literal-prefix check (`CompiledPath.prefix`).
+class RouteTable {
+  readonly byPath = new Map<string, Indexed[]>();
+  readonly bySegment = new Map<string, Indexed[]>();
+  readonly wild: Indexed[] = [];
+
+  add(target: Route | Mount, matcher: Matcher, index: number): void {
+    const entry = { target, matcher, index };
+    if (matcher.staticPath !== null) {
+      push(this.byPath, matcher.staticPath, entry);
       return;
     }
-    const list = this.byPath.get(staticPath);
-    if (list === undefined) this.byPath.set(staticPath, [entry]);
-    else list.push(entry);
+    const segment = firstSegment(matcher.prefix, false);
+    if (segment === null) this.wild.push(entry);
+    else push(this.bySegment, segment, entry);
   }
 
-  // The first route in registration order that matches and passes `accept`.
+  // The first entry in registration order that matches and serves `method`.
   find(
     pathname: string,
-    accept: (route: R) => boolean,
-  ): RouteMatch<R> | null {
-    let best: Indexed<R> | undefined;
+    method: string | null,
+    routesOnly: boolean,
+  ): Resolution | null {
+    let best: Indexed | undefined;
     const candidates = this.byPath.get(pathname);
     if (candidates !== undefined) {
       for (const entry of candidates) {
-        if (accept(entry.route)) {
+        if (serves(entry.target, method, routesOnly)) {
           best = entry;
           break;
         }
       }
     }
-    // Only parametrised routes registered before the static match can win.
-    for (const entry of this.dynamic) {
+    const segment = firstSegment(pathname, true);
+    const bucket =
+      (segment === null ? undefined : this.bySegment.get(segment)) ??
+        NONE;
+    const wild = this.wild;
+    // Merge the two lists by registration order; only entries registered
+    // before the exact match can win over it.
+    let i = 0;
+    let j = 0;
+    while (i < bucket.length || j < wild.length) {
+      const entry = j >= wild.length ||
+          (i < bucket.length && bucket[i].index < wild[j].index)
+        ? bucket[i++]
+        : wild[j++];
       if (best !== undefined && entry.index > best.index) break;
-      if (!accept(entry.route)) continue;
-      const params = entry.compiled.match(pathname);
-      if (params !== null) return { route: entry.route, params };
+      if (!serves(entry.target, method, routesOnly)) continue;
+      const params = entry.matcher.match(pathname);
+      if (params !== null) return resolution(entry.target, params);
     }
-    return best === undefined ? null : { route: best.route, params: {} };
+    return best === undefined ? null : resolution(best.target, NO_PARAMS);
   }
 }
 
-const ANY = (): boolean => true;
+function push(map: Map<string, Indexed[]>, key: string, entry: Indexed): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [entry]);
+  else list.push(entry);
+}
+
+function resolution(
+  target: Route | Mount,
+  params: Record<string, unknown>,
+): Resolution {
+  return isRoute(target) ? { route: target, params } : { mount: target };
+}
+
+// Everything a router serves, flattened in registration order.
+class RouterIndex {
+  readonly routes: Route[] = [];
+  readonly websockets = new RouteTable();
+  readonly http = new RouteTable();
+  readonly names = new Map<string, Route>();
+  readonly generation: number;
+  #count = 0;
+
+  constructor(entries: readonly Entry[], generation: number) {
+    this.generation = generation;
+    this.#flatten(entries, "");
+  }
+
+  #flatten(entries: readonly Entry[], prefix: string): void {
+    for (const entry of entries) {
+      if (entry.kind === "include") {
+        this.#flatten(entriesOf(entry.router), prefix + entry.prefix);
+        continue;
+      }
+      const index = this.#count++;
+      if (entry.kind === "mount") {
+        const mount = prefix === "" ? entry.mount : {
+          prefix: prefix + entry.mount.prefix,
+          handler: entry.mount.handler,
+        };
+        const matcher = mountMatcher(mount.prefix);
+        this.websockets.add(mount, matcher, index);
+        this.http.add(mount, matcher, index);
+        continue;
+      }
+      const route = prefix === ""
+        ? entry.route
+        : withPrefix(entry.route, prefix);
+      const matcher = COMPILED.get(route)!;
+      this.routes.push(route);
+      if (route instanceof WebSocketRoute) {
+        this.websockets.add(route, matcher, index);
+      } else this.http.add(route, matcher, index);
+      if (route.name !== undefined && !this.names.has(route.name)) {
+        this.names.set(route.name, route);
+      }
+    }
+  }
+}
+
+const PATTERN_SYNTAX = /[:*(){}?+\\]/g;
+
+// A copy of `route` under `prefix`: templates are re-compiled with the prefix
+// in front; a raw URLPattern gets it in its pathname.
+function withPrefix(route: Route, prefix: string): Route {
+  const source = SOURCES.get(route)!;
+  const path: RoutePath = source instanceof URLPattern
+    ? new URLPattern({
+      pathname: prefix.replace(PATTERN_SYNTAX, "\\$&") + source.pathname,
+    })
+    : prefix + source;
+  const copy = route instanceof WebSocketRoute
+    ? new WebSocketRoute(path, route.options, route.handler)
+    : new HttpRoute([...route.methods], path, route.options, route.handler);
+  return copy;
+}
+
+// Any registration anywhere invalidates every router's index: routers can be
+// included into each other, and routes added after inclusion still count.
+let generation = 0;
+const ENTRIES = new WeakMap<Router, Entry[]>();
+
+function entriesOf(router: Router): readonly Entry[] {
+  return ENTRIES.get(router)!;
+}
+
+function assertPrefix(prefix: unknown, what: string): string {
+  if (prefix === "") return prefix;
+  if (typeof prefix !== "string" || !prefix.startsWith("/")) {
+    throw new TypeError(
+      `Cannot ${what}: prefix ${JSON.stringify(prefix)} must start with "/"`,
+    );
+  }
+  if (prefix.endsWith("/")) {
+    throw new TypeError(
+      `Cannot ${what}: prefix "${prefix}" must not end with "/", as paths start with "/"`,
+    );
+  }
+  if (/[{}]/.test(prefix)) {
+    throw new TypeError(
+      `Cannot ${what}: prefix "${prefix}" must be a plain path, without parameters`,
+    );
+  }
+  return prefix;
+}
+
+function includes(router: Router, target: Router): boolean {
+  for (const entry of entriesOf(router)) {
+    if (
+      entry.kind === "include" &&
+      (entry.router === target || includes(entry.router, target))
+    ) return true;
+  }
+  return false;
+}
 
 /**
- * A group of routes. `App` is a `Router`; routes are matched in
- * registration order.
+ * A group of routes, included into an app (or another router) with a prefix.
+ * `App` is a `Router`. Routes and mounts match in registration order; routes
+ * added to a router after it was included are served too.
  *
- * @example Registering routes
+ * @example Registering and including routes
  * ```ts
- * import { Router } from "./mod.ts";
+ * import { App, Router } from "./mod.ts";
+ * import { TestClient } from "./testing.ts";
  * import assert from "node:assert/strict";
  *
- * const router = new Router();
- * router.websocket("/ws", async (ws) => await ws.accept());
- * router.get("/health", () => ({ ok: true }));
- * assert.equal(router.routes.length, 2);
+ * const chat = new Router();
+ * chat.websocket("/rooms/{room}", async (ws) => {
+ *   await ws.accept();
+ *   await ws.sendText(`joined ${ws.pathParams.room}`);
+ * });
+ * chat.get("/health", () => ({ ok: true }));
+ * const app = new App();
+ * app.include(chat, { prefix: "/chat" });
+ * const client = new TestClient(app);
+ * assert.deepEqual(await (await client.get("/chat/health")).json(), { ok: true });
+ * await using ws = await client.websocketConnect("/chat/rooms/lobby");
+ * assert.equal(await ws.receiveText(), "joined lobby");
  * ```
  */
 export class Router {
-  #routes: Route[] = [];
-  #websockets: RouteTable<WebSocketRoute> | null = null;
-  #http: RouteTable<HttpRoute> | null = null;
-  #names: Map<string, Route> | null = null;
+  #entries: Entry[] = [];
+  #prefix: string;
+  #index: RouterIndex | null = null;
 
-  /** The routes, in registration order. */
+  /**
+   * Creates a router.
+   *
+   * @param options A prefix for every path registered on it.
+   * @throws {TypeError} If the prefix does not start with "/" or ends with "/".
+   */
+  constructor(options: RouterOptions = {}) {
+    this.#prefix = assertPrefix(options.prefix ?? "", "create Router");
+    ENTRIES.set(this, this.#entries);
+  }
+
+  #current(): RouterIndex {
+    if (this.#index === null || this.#index.generation !== generation) {
+      this.#index = new RouterIndex(this.#entries, generation);
+    }
+    return this.#index;
+  }
+
+  /** Every route served, with prefixes applied, in registration order. */
   get routes(): readonly Route[] {
-    return this.#routes;
+    return this.#current().routes;
   }
 
   /**
-   * Adds a route.
+   * Adds a route (its path gets this router's prefix).
    *
    * @param route The route.
    * @returns This router.
    */
   add(route: Route): this {
-    this.#routes.push(route);
-    this.#websockets = null;
-    this.#http = null;
-    this.#names = null;
+    if (!isRoute(route)) {
+      throw new TypeError(
+        "Cannot add route: expected a WebSocketRoute or HttpRoute",
+      );
+    }
+    this.#entries.push({
+      kind: "route",
+      route: this.#prefix === "" ? route : withPrefix(route, this.#prefix),
+    });
+    generation++;
+    return this;
+  }
+
+  /**
+   * Serves another router's routes under a prefix. Later additions to it are
+   * served too.
+   *
+   * @param router The router to include.
+   * @param options The prefix.
+   * @returns This router.
+   * @throws {TypeError} If the prefix is malformed or the inclusion would
+   * make a cycle.
+   */
+  include(router: Router, options: IncludeOptions = {}): this {
+    if (!(router instanceof Router)) {
+      throw new TypeError("Cannot include: expected a Router");
+    }
+    const prefix = assertPrefix(options.prefix ?? "", "include router");
+    if (router === this || includes(router, this)) {
+      throw new TypeError(
+        "Cannot include router: it includes this router already, which would make a cycle",
+      );
+    }
+    this.#entries.push({
+      kind: "include",
+      router,
+      prefix: this.#prefix + prefix,
+    });
+    generation++;
+    return this;
+  }
+
+  /**
+   * Delegates every request under `prefix` (WebSocket upgrades included) to
+   * another handler, in registration order with the routes. The handler gets
+   * the request unchanged, full path included: Deno cannot upgrade a copy of
+   * a request, so it is not rewritten (use the handler's own base-path
+   * option, e.g. `serveDir`'s `urlRoot`).
+   *
+   * @param prefix A path prefix such as `"/static"`.
+   * @param handler The handler.
+   * @returns This router.
+   * @throws {TypeError} If the prefix is malformed or the handler is not a function.
+   *
+   * @example Mounting another handler
+   * ```ts
+   * import { App } from "./mod.ts";
+   * import { TestClient } from "./testing.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new App();
+   * app.mount("/legacy", (request) => new Response(`legacy ${new URL(request.url).pathname}`));
+   * const response = await new TestClient(app).get("/legacy/page");
+   * assert.equal(await response.text(), "legacy /legacy/page");
+   * ```
+   */
+  mount(prefix: string, handler: FetchHandler): this {
+    assertPrefix(prefix, "mount");
+    if (prefix === "") {
+      throw new TypeError(
+        'Cannot mount: prefix must not be empty: use "/path"',
+      );
+    }
+    if (typeof handler !== "function") {
+      throw new TypeError(
+        `Cannot mount "${prefix}": the handler must be a function, got ${typeof handler}`,
+      );
+    }
+    this.#entries.push({
+      kind: "mount",
+      mount: { prefix: this.#prefix + prefix, handler },
+    });
+    generation++;
     return this;
   }
 
@@ -528,28 +944,60 @@ export class Router {
   }
 
   /**
-   * The first WebSocket route matching `pathname`.
+   * What serves a request to `pathname`: the first route or mount, in
+   * registration order, for a WebSocket upgrade (`"websocket"`) or an HTTP
+   * method (HEAD falls back to GET).
+   *
+   * @param pathname A URL path.
+   * @param kind `"websocket"`, or an upper-case HTTP method.
+   * @returns The route and its parameters, or the mount; `null` if none.
+   *
+   * @example Resolving a path
+   * ```ts
+   * import { App } from "./mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new App();
+   * app.get("/items/{id:int}", () => "item");
+   * assert.deepEqual(app.resolve("/items/7", "GET")?.params, { id: 7 });
+   * assert.equal(app.resolve("/items/x", "GET"), null);
+   * ```
+   */
+  resolve(pathname: string, kind: string): Resolution | null {
+    const index = this.#current();
+    if (kind === "websocket") {
+      return index.websockets.find(pathname, null, false);
+    }
+    return index.http.find(pathname, kind, false) ??
+      (kind === "HEAD" ? index.http.find(pathname, "GET", false) : null);
+  }
+
+  /**
+   * The first WebSocket route matching `pathname`, mounts aside.
    *
    * @param pathname A URL path.
    * @returns The route and its parameters, or `null`.
    */
   matchWebSocket(pathname: string): RouteMatch<WebSocketRoute> | null {
-    return this.#websocketTable().find(pathname, ANY);
+    return this.#current().websockets.find(pathname, null, true) as
+      | RouteMatch<WebSocketRoute>
+      | null;
   }
 
   /**
-   * The first HTTP route matching `pathname` and `method` (HEAD falls back to
-   * GET).
+   * The first HTTP route matching `pathname` and `method`, mounts aside
+   * (HEAD falls back to GET).
    *
    * @param pathname A URL path.
    * @param method An upper-case HTTP method.
    * @returns The route and its parameters, or `null`.
    */
   matchHttp(pathname: string, method: string): RouteMatch<HttpRoute> | null {
-    const table = this.#httpTable();
-    const found = table.find(pathname, (route) => route.methods.has(method));
-    if (found !== null || method !== "HEAD") return found;
-    return table.find(pathname, (route) => route.methods.has("GET"));
+    const table = this.#current().http;
+    return (table.find(pathname, method, true) ??
+      (method === "HEAD" ? table.find(pathname, "GET", true) : null)) as
+        | RouteMatch<HttpRoute>
+        | null;
   }
 
   /**
@@ -560,7 +1008,7 @@ export class Router {
    */
   allowedMethods(pathname: string): string[] {
     const methods = new Set<string>();
-    for (const route of this.#routes) {
+    for (const route of this.#current().routes) {
       if (route instanceof HttpRoute && COMPILED.get(route)!.match(pathname)) {
         for (const method of route.methods) methods.add(method);
       }
@@ -610,36 +1058,6 @@ export class Router {
    * @returns The first route with that name, or `undefined`.
    */
   routeNamed(name: string): Route | undefined {
-    if (this.#names === null) {
-      this.#names = new Map();
-      for (const route of this.#routes) {
-        if (route.name !== undefined && !this.#names.has(route.name)) {
-          this.#names.set(route.name, route);
-        }
-      }
-    }
-    return this.#names.get(name);
-  }
-
-  #websocketTable(): RouteTable<WebSocketRoute> {
-    if (this.#websockets === null) {
-      const table = new RouteTable<WebSocketRoute>();
-      this.#routes.forEach((route, index) => {
-        if (route instanceof WebSocketRoute) table.add(route, index);
-      });
-      this.#websockets = table;
-    }
-    return this.#websockets;
-  }
-
-  #httpTable(): RouteTable<HttpRoute> {
-    if (this.#http === null) {
-      const table = new RouteTable<HttpRoute>();
-      this.#routes.forEach((route, index) => {
-        if (route instanceof HttpRoute) table.add(route, index);
-      });
-      this.#http = table;
-    }
-    return this.#http;
+    return this.#current().names.get(name);
   }
 }

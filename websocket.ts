@@ -21,6 +21,7 @@ import { assertCloseFrame } from "./_close.ts";
 import { encoder, strictDecoder } from "./_utf8.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import { parseCookies } from "./_cookies.ts";
+import { connectionControl } from "./_connection_control.ts";
 
 export type { WebSocketLike } from "./_socket_driver.ts";
 export type {
@@ -685,6 +686,12 @@ export class WebSocket extends HTTPConnection {
       maxQueuedMessages: init.maxQueuedMessages ?? 1024,
       sendHighWaterMark: init.sendHighWaterMark ?? 1024 * 1024,
     });
+  }
+
+  static {
+    connectionControl.end = (ws, code, reason) => {
+      if (ws.#applicationState === CONNECTED) ws.#driver.fail(code, reason);
+    };
   }
 
   /** What the application has received from the client so far. */

@@ -91,4 +91,16 @@ app.websocket("/ws/{client_id:int}", async (ws) => {
   }
 });
 
+// Ctrl-C (or a TERM from a process manager): close every socket with 1001
+// and let handlers finish before the process exits. Only when run, not when
+// a test imports the app.
+if (import.meta.main) {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      await app.shutdown({ reason: "server shutting down", timeoutMs: 5000 });
+      Deno.exit(0);
+    });
+  }
+}
+
 export default app;

@@ -3,6 +3,7 @@
 //
 //   deno task echo                      (deno serve on port 8000)
 //   deno serve --port 8000 examples/echo/main.ts
+//   deno serve --parallel --port 8000 examples/echo/main.ts   (one isolate per core)
 import { App } from "../../mod.ts";
 
 const html = `<!DOCTYPE html>
@@ -54,5 +55,17 @@ app.websocket("/ws", async (ws) => {
     await ws.sendText(`Message text was: ${data}`);
   }
 });
+
+// Ctrl-C (or a TERM from a process manager): close every socket with 1001
+// and let handlers finish before the process exits. Only when run, not when
+// a test imports the app.
+if (import.meta.main) {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      await app.shutdown({ reason: "server shutting down", timeoutMs: 5000 });
+      Deno.exit(0);
+    });
+  }
+}
 
 export default app;

@@ -1,0 +1,18 @@
+// Control of a connection from outside its handler, for sibling modules
+// (the app's shutdown, broadcast's slow-member policy). Set by websocket.ts.
+import type { WebSocket } from "./websocket.ts";
+
+/** Hooks into `WebSocket` internals; not part of the public API. */
+export const connectionControl: {
+  /**
+   * Ends an accepted connection as if it had dropped: the socket closes with
+   * `code` and `reason`, the handler's next receive throws
+   * `WebSocketDisconnect(code, reason)` after what was already queued, and
+   * sends throw it too. Does nothing before accept or after the end.
+   */
+  end(ws: WebSocket, code: number, reason: string): void;
+} = {
+  end() {
+    throw new Error("websocket.ts did not register its connection control");
+  },
+};
