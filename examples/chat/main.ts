@@ -6,6 +6,7 @@
 // The connections live in one in-memory list, so this works within one
 // process only.
 import { App, type WebSocket, WebSocketDisconnect } from "../../mod.ts";
+import { shutdownOnSignals } from "../_shutdown.ts";
 
 const html = `<!DOCTYPE html>
 <html>
@@ -91,16 +92,7 @@ app.websocket("/ws/{client_id:int}", async (ws) => {
   }
 });
 
-// Ctrl-C (or a TERM from a process manager): close every socket with 1001
-// and let handlers finish before the process exits. Only when run, not when
-// a test imports the app.
-if (import.meta.main) {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, async () => {
-      await app.shutdown({ reason: "server shutting down", timeoutMs: 5000 });
-      Deno.exit(0);
-    });
-  }
-}
+// Only when run, not when a test imports the app.
+if (import.meta.main) shutdownOnSignals(app);
 
 export default app;

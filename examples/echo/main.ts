@@ -5,6 +5,7 @@
 //   deno serve --port 8000 examples/echo/main.ts
 //   deno serve --parallel --port 8000 examples/echo/main.ts   (one isolate per core)
 import { App } from "../../mod.ts";
+import { shutdownOnSignals } from "../_shutdown.ts";
 
 const html = `<!DOCTYPE html>
 <html>
@@ -56,16 +57,7 @@ app.websocket("/ws", async (ws) => {
   }
 });
 
-// Ctrl-C (or a TERM from a process manager): close every socket with 1001
-// and let handlers finish before the process exits. Only when run, not when
-// a test imports the app.
-if (import.meta.main) {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, async () => {
-      await app.shutdown({ reason: "server shutting down", timeoutMs: 5000 });
-      Deno.exit(0);
-    });
-  }
-}
+// Only when run, not when a test imports the app.
+if (import.meta.main) shutdownOnSignals(app);
 
 export default app;
