@@ -1,6 +1,6 @@
 // Control of a connection from outside its handler, for sibling modules
 // (the app's shutdown, broadcast's slow-member policy). Set by websocket.ts.
-import type { WebSocket } from "./websocket.ts";
+import type { HTTPConnection, WebSocket } from "./websocket.ts";
 
 /** Hooks into `WebSocket` internals; not part of the public API. */
 export const connectionControl: {
@@ -11,8 +11,16 @@ export const connectionControl: {
    * sends throw it too. Does nothing before accept or after the end.
    */
   end(ws: WebSocket, code: number, reason: string): void;
+  /**
+   * Makes `accept()` without a subprotocol choose `protocol` (one the client
+   * offered). Does nothing for an HTTP connection.
+   */
+  preferSubprotocol(conn: HTTPConnection, protocol: string): void;
 } = {
   end() {
+    throw new Error("websocket.ts did not register its connection control");
+  },
+  preferSubprotocol() {
     throw new Error("websocket.ts did not register its connection control");
   },
 };

@@ -28,6 +28,8 @@ import { type DispatchContext, dispatchers } from "./_dispatch.ts";
 import { assertCloseFrame } from "./_close.ts";
 import { connectionControl } from "./_connection_control.ts";
 import { normaliseOrigins, originRefusal } from "./_origin.ts";
+import type { Dependency } from "./params.ts";
+import { Solver } from "./_resolve.ts";
 
 /**
  * Where the app writes what went wrong.
@@ -88,6 +90,8 @@ export interface AppOptions {
    * @default {same origin: the Origin's host must equal the Host header}
    */
   allowedOrigins?: OriginPolicy;
+  /** Dependencies run before every handler, before router and route ones. */
+  dependencies?: readonly Dependency[];
 }
 
 /**
@@ -147,6 +151,10 @@ export interface AppShutdownOptions {
 }
 
 const { CONNECTING, CONNECTED } = WebSocketState;
+const NO_ARGS: Record<string, unknown> = Object.freeze({}) as Record<
+  string,
+  unknown
+>;
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
 const WEBSOCKET_UPGRADE = /(?:^|[\s,])websocket(?:$|[\s,])/i;
 
@@ -277,6 +285,29 @@ export class App extends Router {
   #maxQueuedMessages: number;
   #idleTimeout: number;
   #sendHighWaterMark: number;
+  /**
+   * Replacements for dependencies, looked up whenever one is resolved
+   * (sub-dependencies included): key the original `Dependency` or its
+   * function; the value is a function (called with the connection) or a
+   * `Dependency` (its own params are resolved). Cached values stay keyed by
+   * the original. Mostly for tests.
+   *
+   * @example Replacing a dependency in a test
+   * ```ts
+   * import { App, Depends } from "./mod.ts";
+   * import { TestClient } from "./testing.ts";
+   * import assert from "node:assert/strict";
+   *
+   * function currentUser(): string {
+   *   throw new Error("needs a database");
+   * }
+   * const app = new App();
+   * app.get("/me", { params: { user: Depends(currentUser) } }, (_req, { user }) => user);
+   * app.dependencyOverrides.set(currentUser, () => "test-user");
+   * assert.equal(await (await new TestClient(app).get("/me")).text(), "test-user");
+   * ```
+   */
+  readonly dependencyOverrides: Map<unknown, unknown> = new Map();
   #upgrade: UpgradeFunction;
   #logger: Logger;
   #allowedOrigins: OriginPolicy | undefined;
@@ -292,7 +323,7 @@ export class App extends Router {
    * @throws {RangeError} If a limit is not a positive integer.
    */
   constructor(options: AppOptions = {}) {
-    super();
+    super({ dependencies: options.dependencies });
     positiveInteger("maxMessageSize", options.maxMessageSize);
     positiveInteger("maxQueuedMessages", options.maxQueuedMessages);
     positiveInteger("sendHighWaterMark", options.sendHighWaterMark);
@@ -581,11 +612,41 @@ export class App extends Router {
     context: DispatchContext,
   ): Promise<void> {
     try {
+      let solver: Solver | undefined;
+      let failed = false;
+      let error: unknown;
       try {
-        await route.handler(ws, {});
-      } catch (error) {
-        await this.#onWebSocketError(route, ws, error, context);
+        let args: Record<string, unknown> = NO_ARGS;
+        if (
+          route.dependencies.length > 0 || route.options.params !== undefined
+        ) {
+          solver = new Solver(ws, this.dependencyOverrides);
+          args = await solver.solve(
+            route.dependencies,
+            route.options.params,
+            true,
+          );
+        }
+        await route.handler(ws, args);
+      } catch (thrown) {
+        failed = true;
+        error = thrown;
       }
+      // Dependency cleanup first, then what the error means for the client
+      // (FastAPI's order): the cleanup sees the error at its yield.
+      if (solver !== undefined) {
+        await solver.cleanup(
+          error,
+          failed,
+          (cleanupError, name) =>
+            this.#report(
+              cleanupError,
+              `cleanup of dependency "${name}" for "${route.path}"`,
+              context,
+            ),
+        );
+      }
+      if (failed) await this.#onWebSocketError(route, ws, error, context);
       // Finish what the handler left open.
       if (ws.applicationState === CONNECTING) {
         this.#logger.warn(
@@ -674,10 +735,47 @@ export class App extends Router {
       return this.#delegate(found.mount.handler, request, context);
     }
     const route = found.route as HttpRoute;
-    let response: Response;
+    let response: Response | undefined;
+    let solver: Solver | undefined;
+    let failed = false;
+    let error: unknown;
     try {
-      response = toResponse(await route.handler(request, {}));
-    } catch (error) {
+      let args: Record<string, unknown> = NO_ARGS;
+      if (route.dependencies.length > 0 || route.options.params !== undefined) {
+        solver = new Solver(
+          new HTTPConnection({
+            app: this,
+            url,
+            headers: request.headers,
+            client: context.client,
+            pathParams: found.params,
+          }),
+          this.dependencyOverrides,
+        );
+        args = await solver.solve(
+          route.dependencies,
+          route.options.params,
+          false,
+        );
+      }
+      response = toResponse(await route.handler(request, args));
+    } catch (thrown) {
+      failed = true;
+      error = thrown;
+    }
+    if (solver !== undefined) {
+      await solver.cleanup(
+        error,
+        failed,
+        (cleanupError, name) =>
+          this.#report(
+            cleanupError,
+            `cleanup of dependency "${name}" for "${route.path}"`,
+            context,
+          ),
+      );
+    }
+    if (failed || response === undefined) {
       response = await this.#onHttpError(
         route,
         request,

@@ -27,5 +27,6 @@
  */
 export * from "./app.ts";
 export * from "./errors.ts";
+export * from "./params.ts";
 export * from "./routing.ts";
 export * from "./websocket.ts";

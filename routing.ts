@@ -10,6 +10,8 @@
  */
 import type { WebSocket } from "./websocket.ts";
 import { NoMatchFound } from "./errors.ts";
+import type { ArgsOf, Dependency, Params } from "./params.ts";
+import { checkDeclarations } from "./_resolve.ts";
 import { normaliseOrigins } from "./_origin.ts";
 import {
   type CompiledPath,
@@ -47,9 +49,9 @@ export type HandlerArgs = Record<string, unknown>;
  * assert.equal(app.routes[0].handler, greet);
  * ```
  */
-export type WebSocketHandler = (
+export type WebSocketHandler<A = HandlerArgs> = (
   ws: WebSocket,
-  args: HandlerArgs,
+  args: A,
 ) => void | Promise<void>;
 
 /**
@@ -67,9 +69,9 @@ export type WebSocketHandler = (
  * assert.deepEqual(await (await new TestClient(app).get("/health")).json(), { ok: true });
  * ```
  */
-export type HttpHandler = (
+export type HttpHandler<A = HandlerArgs> = (
   request: Request,
-  args: HandlerArgs,
+  args: A,
 ) => unknown;
 
 /**
@@ -101,9 +103,13 @@ export type RoutePath = string | URLPattern;
  * assert.equal(app.urlPathFor("home"), "/");
  * ```
  */
-export interface HttpRouteOptions {
+export interface HttpRouteOptions<P extends Params = Params> {
   /** A name for `urlPathFor()`. */
   name?: string;
+  /** What the handler needs; it receives them, typed, as `args`. */
+  params?: P;
+  /** Dependencies run before the handler, for their effects. */
+  dependencies?: readonly Dependency[];
 }
 
 /**
@@ -119,9 +125,13 @@ export interface HttpRouteOptions {
  * assert.equal(app.urlPathFor("upload"), "/upload");
  * ```
  */
-export interface WebSocketRouteOptions {
+export interface WebSocketRouteOptions<P extends Params = Params> {
   /** A name for `urlPathFor()` and `urlFor()`. */
   name?: string;
+  /** What the handler needs; it receives them, typed, as `args`. */
+  params?: P;
+  /** Dependencies run before the handler, for their effects. */
+  dependencies?: readonly Dependency[];
   /** Bytes; a larger message closes with 1009. @default {1048576} */
   maxMessageSize?: number;
   /** Unread messages; one more closes with 1008. @default {1024} */
@@ -168,15 +178,17 @@ export type OriginPolicy =
  * assert.equal(route.name, "room");
  * ```
  */
-export class WebSocketRoute {
+export class WebSocketRoute<P extends Params = Params> {
   /** The path template as written. */
   readonly path: string;
   /** The route name: the `name` option, else the handler's function name. */
   readonly name: string | undefined;
   /** The handler. */
-  readonly handler: WebSocketHandler;
+  readonly handler: WebSocketHandler<ArgsOf<P>>;
   /** The route's options. */
-  readonly options: WebSocketRouteOptions;
+  readonly options: WebSocketRouteOptions<P>;
+  /** Dependencies run before the handler: app, include, router, then route level. */
+  readonly dependencies: readonly Dependency[];
 
   /**
    * Creates a route.
@@ -188,8 +200,8 @@ export class WebSocketRoute {
    */
   constructor(
     path: RoutePath,
-    options: WebSocketRouteOptions,
-    handler: WebSocketHandler,
+    options: WebSocketRouteOptions<P>,
+    handler: WebSocketHandler<ArgsOf<P>>,
   ) {
     assertHandler(handler, path);
     const compiled = compilePath(path);
@@ -198,6 +210,7 @@ export class WebSocketRoute {
     this.path = compiled.template;
     this.name = options.name ?? (handler.name || undefined);
     this.handler = handler;
+    this.dependencies = checkRoute(path, compiled, options);
     this.options = options.allowedOrigins === undefined ? options : {
       ...options,
       allowedOrigins: normaliseOrigins(
@@ -223,7 +236,7 @@ export class WebSocketRoute {
  * assert.deepEqual([...route.methods], ["GET"]);
  * ```
  */
-export class HttpRoute {
+export class HttpRoute<P extends Params = Params> {
   /** The path template as written. */
   readonly path: string;
   /** The methods served, upper case. */
@@ -231,9 +244,11 @@ export class HttpRoute {
   /** The route name: the `name` option, else the handler's function name. */
   readonly name: string | undefined;
   /** The handler. */
-  readonly handler: HttpHandler;
+  readonly handler: HttpHandler<ArgsOf<P>>;
   /** The route's options. */
-  readonly options: HttpRouteOptions;
+  readonly options: HttpRouteOptions<P>;
+  /** Dependencies run before the handler: app, include, router, then route level. */
+  readonly dependencies: readonly Dependency[];
 
   /**
    * Creates a route.
@@ -247,8 +262,8 @@ export class HttpRoute {
   constructor(
     methods: readonly string[],
     path: RoutePath,
-    options: HttpRouteOptions,
-    handler: HttpHandler,
+    options: HttpRouteOptions<P>,
+    handler: HttpHandler<ArgsOf<P>>,
   ) {
     assertHandler(handler, path);
     const compiled = compilePath(path);
@@ -265,11 +280,26 @@ export class HttpRoute {
       }
       return method.toUpperCase();
     }));
+    this.dependencies = checkRoute(path, compiled, options);
     this.name = options.name ?? (handler.name || undefined);
     this.handler = handler;
     this.options = options;
   }
 }
+
+/**
+ * The declarations of a route without `params`: its handler gets `{}`.
+ *
+ * @example
+ * ```ts
+ * import type { NoParams } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const none: NoParams = {};
+ * assert.deepEqual(none, {});
+ * ```
+ */
+export type NoParams = Record<never, never>;
 
 /**
  * Any route.
@@ -284,13 +314,35 @@ export class HttpRoute {
  * assert.deepEqual(routes.map((route) => route instanceof WebSocketRoute), [false, true]);
  * ```
  */
-export type Route = WebSocketRoute | HttpRoute;
+// deno-lint-ignore no-explicit-any
+export type Route = WebSocketRoute<any> | HttpRoute<any>;
+
+// Checks a route's declarations at registration; returns its dependencies.
+function checkRoute(
+  path: RoutePath,
+  compiled: CompiledPath,
+  options: { params?: Params; dependencies?: readonly Dependency[] },
+): readonly Dependency[] {
+  const dependencies = options.dependencies ?? [];
+  if (!Array.isArray(dependencies)) {
+    throw new TypeError(
+      `Cannot register route "${compiled.template}": dependencies must be a list of Depends()`,
+    );
+  }
+  checkDeclarations(
+    options.params,
+    dependencies,
+    path instanceof URLPattern ? null : compiled.params.map((p) => p.name),
+    `register route "${compiled.template}"`,
+  );
+  return dependencies;
+}
 
 // Each route's compiled path, kept off the public classes. Matching does not
 // look here: the route tables cache it beside each route.
-const COMPILED = new WeakMap<Route, CompiledPath>();
+const COMPILED = new WeakMap<object, CompiledPath>();
 // The path each route was created from, to re-compile it under a prefix.
-const SOURCES = new WeakMap<Route, RoutePath>();
+const SOURCES = new WeakMap<object, RoutePath>();
 
 function compilePath(path: RoutePath): CompiledPath {
   return path instanceof URLPattern
@@ -403,6 +455,8 @@ export type Resolution =
 export interface IncludeOptions {
   /** Prepended to every path of the included router; starts with "/", does not end with "/". */
   prefix?: string;
+  /** Dependencies run before every handler of the included router. */
+  dependencies?: readonly Dependency[];
 }
 
 /**
@@ -421,12 +475,19 @@ export interface IncludeOptions {
 export interface RouterOptions {
   /** Prepended to every path registered on this router. */
   prefix?: string;
+  /** Dependencies run before every handler of this router. */
+  dependencies?: readonly Dependency[];
 }
 
 // What a router holds, in registration order.
 type Entry =
   | { kind: "route"; route: Route }
-  | { kind: "include"; router: Router; prefix: string }
+  | {
+    kind: "include";
+    router: Router;
+    prefix: string;
+    dependencies: readonly Dependency[];
+  }
   | { kind: "mount"; mount: Mount };
 
 // A matcher for the tables: a route's compiled path, or a mount's prefix.
@@ -566,15 +627,20 @@ class RouterIndex {
   readonly generation: number;
   #count = 0;
 
-  constructor(entries: readonly Entry[], generation: number) {
+  constructor(router: Router, generation: number) {
     this.generation = generation;
-    this.#flatten(entries, "");
+    this.#flatten(router, "", []);
   }
 
-  #flatten(entries: readonly Entry[], prefix: string): void {
-    for (const entry of entries) {
+  // `outer`: the dependencies of everything above `router` (app, includes).
+  #flatten(router: Router, prefix: string, outer: readonly Dependency[]): void {
+    const chain = [...outer, ...DEPENDENCIES.get(router)!];
+    for (const entry of entriesOf(router)) {
       if (entry.kind === "include") {
-        this.#flatten(entriesOf(entry.router), prefix + entry.prefix);
+        this.#flatten(entry.router, prefix + entry.prefix, [
+          ...chain,
+          ...entry.dependencies,
+        ]);
         continue;
       }
       const index = this.#count++;
@@ -588,9 +654,9 @@ class RouterIndex {
         this.http.add(mount, matcher, index);
         continue;
       }
-      const route = prefix === ""
+      const route = prefix === "" && chain.length === 0
         ? entry.route
-        : withPrefix(entry.route, prefix);
+        : withPrefix(entry.route, prefix, chain);
       const matcher = COMPILED.get(route)!;
       this.routes.push(route);
       if (route instanceof WebSocketRoute) {
@@ -605,25 +671,34 @@ class RouterIndex {
 
 const PATTERN_SYNTAX = /[:*(){}?+\\]/g;
 
-// A copy of `route` under `prefix`: templates are re-compiled with the prefix
-// in front; a raw URLPattern gets it in its pathname.
-function withPrefix(route: Route, prefix: string): Route {
+// A copy of `route` under `prefix`, with `dependencies` run before its own:
+// templates are re-compiled with the prefix in front; a raw URLPattern gets
+// it in its pathname.
+function withPrefix(
+  route: Route,
+  prefix: string,
+  dependencies: readonly Dependency[] = [],
+): Route {
   const source = SOURCES.get(route)!;
   const path: RoutePath = source instanceof URLPattern
     ? new URLPattern({
       pathname: prefix.replace(PATTERN_SYNTAX, "\\$&") + source.pathname,
     })
     : prefix + source;
-  const copy = route instanceof WebSocketRoute
-    ? new WebSocketRoute(path, route.options, route.handler)
-    : new HttpRoute([...route.methods], path, route.options, route.handler);
-  return copy;
+  const options = dependencies.length === 0 ? route.options : {
+    ...route.options,
+    dependencies: [...dependencies, ...route.dependencies],
+  };
+  return route instanceof WebSocketRoute
+    ? new WebSocketRoute(path, options, route.handler)
+    : new HttpRoute([...route.methods], path, options, route.handler);
 }
 
 // Any registration anywhere invalidates every router's index: routers can be
 // included into each other, and routes added after inclusion still count.
 let generation = 0;
 const ENTRIES = new WeakMap<Router, Entry[]>();
+const DEPENDENCIES = new WeakMap<Router, readonly Dependency[]>();
 
 function entriesOf(router: Router): readonly Entry[] {
   return ENTRIES.get(router)!;
@@ -697,12 +772,15 @@ export class Router {
    */
   constructor(options: RouterOptions = {}) {
     this.#prefix = assertPrefix(options.prefix ?? "", "create Router");
+    const dependencies = options.dependencies ?? [];
+    checkDeclarations(undefined, dependencies, null, "create Router");
     ENTRIES.set(this, this.#entries);
+    DEPENDENCIES.set(this, dependencies);
   }
 
   #current(): RouterIndex {
     if (this.#index === null || this.#index.generation !== generation) {
-      this.#index = new RouterIndex(this.#entries, generation);
+      this.#index = new RouterIndex(this, generation);
     }
     return this.#index;
   }
@@ -752,10 +830,13 @@ export class Router {
         "Cannot include router: it includes this router already, which would make a cycle",
       );
     }
+    const dependencies = options.dependencies ?? [];
+    checkDeclarations(undefined, dependencies, null, "include router");
     this.#entries.push({
       kind: "include",
       router,
       prefix: this.#prefix + prefix,
+      dependencies,
     });
     generation++;
     return this;
@@ -813,7 +894,7 @@ export class Router {
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  websocket(path: RoutePath, handler: WebSocketHandler): this;
+  websocket(path: RoutePath, handler: WebSocketHandler<ArgsOf<Params>>): this;
   /**
    * Registers a WebSocket route with options.
    *
@@ -823,10 +904,10 @@ export class Router {
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  websocket(
+  websocket<P extends Params = NoParams>(
     path: RoutePath,
-    options: WebSocketRouteOptions,
-    handler: WebSocketHandler,
+    options: WebSocketRouteOptions<P>,
+    handler: WebSocketHandler<ArgsOf<P>>,
   ): this;
   websocket(
     path: RoutePath,
@@ -852,6 +933,17 @@ export class Router {
   route(
     methods: string | readonly string[],
     path: RoutePath,
+    handler: HttpHandler<ArgsOf<Params>>,
+  ): this;
+  route<P extends Params = NoParams>(
+    methods: string | readonly string[],
+    path: RoutePath,
+    options: HttpRouteOptions<P>,
+    handler: HttpHandler<ArgsOf<P>>,
+  ): this;
+  route(
+    methods: string | readonly string[],
+    path: RoutePath,
     optionsOrHandler: HttpRouteOptions | HttpHandler,
     maybeHandler?: HttpHandler,
   ): this {
@@ -871,12 +963,23 @@ export class Router {
    * @param maybeHandler The handler, when options were given.
    * @returns This router.
    */
+  get(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  get<P extends Params = NoParams>(
+    path: RoutePath,
+    options: HttpRouteOptions<P>,
+    handler: HttpHandler<ArgsOf<P>>,
+  ): this;
   get(
     path: RoutePath,
     optionsOrHandler: HttpRouteOptions | HttpHandler,
     maybeHandler?: HttpHandler,
   ): this {
-    return this.route("GET", path, optionsOrHandler, maybeHandler);
+    return this.route(
+      "GET",
+      path,
+      optionsOrHandler as HttpRouteOptions,
+      maybeHandler!,
+    );
   }
 
   /**
@@ -887,12 +990,23 @@ export class Router {
    * @param maybeHandler The handler, when options were given.
    * @returns This router.
    */
+  post(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  post<P extends Params = NoParams>(
+    path: RoutePath,
+    options: HttpRouteOptions<P>,
+    handler: HttpHandler<ArgsOf<P>>,
+  ): this;
   post(
     path: RoutePath,
     optionsOrHandler: HttpRouteOptions | HttpHandler,
     maybeHandler?: HttpHandler,
   ): this {
-    return this.route("POST", path, optionsOrHandler, maybeHandler);
+    return this.route(
+      "POST",
+      path,
+      optionsOrHandler as HttpRouteOptions,
+      maybeHandler!,
+    );
   }
 
   /**
@@ -903,12 +1017,23 @@ export class Router {
    * @param maybeHandler The handler, when options were given.
    * @returns This router.
    */
+  put(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  put<P extends Params = NoParams>(
+    path: RoutePath,
+    options: HttpRouteOptions<P>,
+    handler: HttpHandler<ArgsOf<P>>,
+  ): this;
   put(
     path: RoutePath,
     optionsOrHandler: HttpRouteOptions | HttpHandler,
     maybeHandler?: HttpHandler,
   ): this {
-    return this.route("PUT", path, optionsOrHandler, maybeHandler);
+    return this.route(
+      "PUT",
+      path,
+      optionsOrHandler as HttpRouteOptions,
+      maybeHandler!,
+    );
   }
 
   /**
@@ -919,12 +1044,23 @@ export class Router {
    * @param maybeHandler The handler, when options were given.
    * @returns This router.
    */
+  patch(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  patch<P extends Params = NoParams>(
+    path: RoutePath,
+    options: HttpRouteOptions<P>,
+    handler: HttpHandler<ArgsOf<P>>,
+  ): this;
   patch(
     path: RoutePath,
     optionsOrHandler: HttpRouteOptions | HttpHandler,
     maybeHandler?: HttpHandler,
   ): this {
-    return this.route("PATCH", path, optionsOrHandler, maybeHandler);
+    return this.route(
+      "PATCH",
+      path,
+      optionsOrHandler as HttpRouteOptions,
+      maybeHandler!,
+    );
   }
 
   /**
@@ -935,12 +1071,23 @@ export class Router {
    * @param maybeHandler The handler, when options were given.
    * @returns This router.
    */
+  delete(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  delete<P extends Params = NoParams>(
+    path: RoutePath,
+    options: HttpRouteOptions<P>,
+    handler: HttpHandler<ArgsOf<P>>,
+  ): this;
   delete(
     path: RoutePath,
     optionsOrHandler: HttpRouteOptions | HttpHandler,
     maybeHandler?: HttpHandler,
   ): this {
-    return this.route("DELETE", path, optionsOrHandler, maybeHandler);
+    return this.route(
+      "DELETE",
+      path,
+      optionsOrHandler as HttpRouteOptions,
+      maybeHandler!,
+    );
   }
 
   /**

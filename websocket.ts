@@ -664,6 +664,7 @@ export class WebSocket extends HTTPConnection {
   #init: WebSocketInit | null;
   #driver: SocketDriver;
   #subprotocol: string | undefined;
+  #preferredSubprotocol: string | undefined;
 
   /**
    * Builds a connection for an upgrade request; applications receive them
@@ -691,6 +692,11 @@ export class WebSocket extends HTTPConnection {
   static {
     connectionControl.end = (ws, code, reason) => {
       if (ws.#applicationState === CONNECTED) ws.#driver.fail(code, reason);
+    };
+    connectionControl.preferSubprotocol = (conn, protocol) => {
+      if (conn instanceof WebSocket && conn.subprotocols.includes(protocol)) {
+        conn.#preferredSubprotocol = protocol;
+      }
     };
   }
 
@@ -938,7 +944,7 @@ export class WebSocket extends HTTPConnection {
     if (this.#clientState === CONNECTING) await this.receive();
     await this.send({
       type: "websocket.accept",
-      subprotocol: options.subprotocol,
+      subprotocol: options.subprotocol ?? this.#preferredSubprotocol,
       headers: options.headers,
     });
   }
