@@ -34,6 +34,14 @@ export function checkDeclarations(
 ): void {
   const visiting = new Set<Params>();
   const visit = (declared: Params, trail: string[]) => {
+    if (
+      typeof declared !== "object" || declared === null ||
+      Array.isArray(declared)
+    ) {
+      throw new TypeError(
+        `Cannot ${where}: params must be an object of declarations`,
+      );
+    }
     if (visiting.has(declared)) {
       throw new TypeError(
         `Cannot ${where}: dependency cycle through ${trail.join(" → ")}`,
@@ -41,6 +49,11 @@ export function checkDeclarations(
     }
     visiting.add(declared);
     for (const [key, value] of Object.entries(declared)) {
+      if (!(value instanceof Dependency) && !(value instanceof Param)) {
+        throw new TypeError(
+          `Cannot ${where}: params.${key} is not a declaration: use Query(), Path(), Header(), Cookie(), Depends() or Security()`,
+        );
+      }
       if (value instanceof Dependency) {
         if (value.params !== undefined) {
           visit(value.params, [...trail, value.fn.name || key]);
@@ -99,12 +112,11 @@ function rawValue(
 ): string | string[] | undefined {
   switch (param.source) {
     case "query": {
-      const name = param.name ?? key;
-      if (multiple) {
-        const values = conn.queryParams.getAll(name);
-        return values.length === 0 ? undefined : values;
-      }
-      return conn.queryParams.get(name) ?? undefined;
+      // A repeated key: all values for a list, else the last (Starlette's
+      // multi-dict keeps the last).
+      const values = conn.queryParams.getAll(param.name ?? key);
+      if (values.length === 0) return undefined;
+      return multiple ? values : values[values.length - 1];
     }
     case "path": {
       const value = conn.pathParams[param.name ?? key];
@@ -334,9 +346,11 @@ export class Solver {
   }
 
   /**
-   * Runs the cleanups in reverse order. With `error` (the handler failed),
-   * it is thrown into each generator at its `yield`, so `catch`/`finally`
-   * see it. A cleanup failing with anything but that error is reported.
+   * Runs the cleanups in reverse order. When the handler failed (`failed`),
+   * its error is thrown into each generator at its `yield`, as FastAPI does,
+   * so `catch` can roll back and `finally` runs; otherwise the generator
+   * resumes after its `yield`. A cleanup failing with anything but that
+   * error is reported.
    */
   async cleanup(
     error: unknown,

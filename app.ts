@@ -633,11 +633,12 @@ export class App extends Router {
         error = thrown;
       }
       // Dependency cleanup first, then what the error means for the client
-      // (FastAPI's order): the cleanup sees the error at its yield.
+      // (FastAPI's order): the cleanup sees the error at its yield. A
+      // disconnect escaping the handler is a normal end, not an error.
       if (solver !== undefined) {
         await solver.cleanup(
           error,
-          failed,
+          failed && !(error instanceof WebSocketDisconnect),
           (cleanupError, name) =>
             this.#report(
               cleanupError,

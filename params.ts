@@ -567,8 +567,10 @@ export type ArgsOf<P> = { [K in keyof P]: ValueOf<P[K]> };
  * connection unless `useCache: false`) and its value is passed on. `conn` is
  * the `WebSocket`, or the `HTTPConnection` of an HTTP request. `fn` may be
  * sync or async, or a generator that yields once: the code after `yield`
- * runs after the handler, in reverse order, also after errors and
- * disconnects.
+ * runs after the handler, in reverse order. When the handler fails, its
+ * error is thrown at the `yield` (as in FastAPI), so `catch` can roll back:
+ * put cleanup in `finally` to run it in every case. A client disconnect is
+ * a normal end, not an error: the generator simply resumes.
  *
  * @param fn The function.
  * @param options Caching.

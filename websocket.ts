@@ -921,9 +921,25 @@ export class WebSocket extends HTTPConnection {
    *
    * @returns The parsed values.
    */
-  async *iterJson<T = unknown>(): AsyncIterableIterator<T> {
+  iterJson<T = unknown>(): AsyncIterableIterator<T>;
+  /**
+   * Yields JSON text messages validated by a Standard Schema until the client
+   * disconnects, then ends quietly. An invalid message throws
+   * `WebSocketRequestValidationError` out of the loop.
+   *
+   * @param schema The validator.
+   * @returns The validated values.
+   */
+  iterJson<T>(schema: StandardSchemaV1<unknown, T>): AsyncIterableIterator<T>;
+  async *iterJson<T>(
+    schema?: StandardSchemaV1<unknown, T>,
+  ): AsyncIterableIterator<T> {
     try {
-      while (true) yield await this.receiveJson<T>();
+      while (true) {
+        yield schema === undefined
+          ? await this.receiveJson<T>()
+          : await this.receiveJson(schema);
+      }
     } catch (error) {
       if (!(error instanceof WebSocketDisconnect)) throw error;
     }
