@@ -12,7 +12,10 @@ import {
 } from "./errors.ts";
 import { type Converter, Dependency, Param, type Params } from "./params.ts";
 import type { HTTPConnection } from "./websocket.ts";
-import type { StandardSchemaV1 } from "./_standard_schema.ts";
+import type {
+  StandardSchemaV1,
+  StandardSchemaV1Result,
+} from "./_standard_schema.ts";
 
 /** What `app.dependencyOverrides` holds. */
 export type Overrides = Map<unknown, unknown>;
@@ -202,18 +205,21 @@ export class Solver {
     for (const key in params) {
       const declared = params[key];
       if (!(declared instanceof Param)) continue;
-      const value = await this.#param(declared, key, scopes);
+      // Synchronous unless a schema validates asynchronously: no microtask
+      // per plain parameter.
+      let value = this.#param(declared, key, scopes);
+      if (value instanceof Promise) value = await value;
       if (value === FAILED) failed = true;
       else args[key] = value;
     }
     return failed ? FAILED : args;
   }
 
-  async #param(
+  #param(
     param: Param,
     key: string,
     scopes: readonly string[],
-  ): Promise<unknown> {
+  ): unknown {
     if (param.source === "scopes") return [...scopes];
     const decoder = param.decoder;
     const multiple = !isSchema(decoder) &&
@@ -233,24 +239,12 @@ export class Solver {
       return FAILED;
     }
     if (isSchema(decoder)) {
-      let result = decoder["~standard"].validate(raw);
-      if (result instanceof Promise) result = await result;
-      if (result.issues === undefined) return result.value;
-      for (const issue of result.issues) {
-        this.#errors.push({
-          loc: [
-            param.source,
-            name,
-            ...(issue.path ?? []).map((part) =>
-              typeof part === "object" ? String(part.key) : String(part)
-            ),
-          ],
-          msg: issue.message,
-          type: "value_error",
-          input: raw,
-        });
-      }
-      return FAILED;
+      const result = decoder["~standard"].validate(raw);
+      return result instanceof Promise
+        ? result.then((settled) =>
+          this.#schemaResult(settled, param, name, raw)
+        )
+        : this.#schemaResult(result, param, name, raw);
     }
     try {
       return (decoder as Converter<unknown>).parse(raw);
@@ -263,6 +257,30 @@ export class Solver {
       });
       return FAILED;
     }
+  }
+
+  #schemaResult(
+    result: StandardSchemaV1Result<unknown>,
+    param: Param,
+    name: string,
+    raw: unknown,
+  ): unknown {
+    if (result.issues === undefined) return result.value;
+    for (const issue of result.issues) {
+      this.#errors.push({
+        loc: [
+          param.source,
+          name,
+          ...(issue.path ?? []).map((part) =>
+            typeof part === "object" ? String(part.key) : String(part)
+          ),
+        ],
+        msg: issue.message,
+        type: "value_error",
+        input: raw,
+      });
+    }
+    return FAILED;
   }
 
   async #dependency(

@@ -4,6 +4,7 @@ import { WebSocketDisconnect } from "../mod.ts";
 import { TestClient } from "../testing.ts";
 import echo from "../examples/echo/main.ts";
 import chat from "../examples/chat/main.ts";
+import dependencies from "../examples/dependencies/main.ts";
 
 Deno.test("examples/echo serves the page and echoes messages", async () => {
   const client = new TestClient(echo);
@@ -34,4 +35,80 @@ Deno.test("examples/chat broadcasts messages and departures", async () => {
   await a.close();
   const bad = await client.websocketConnect("/ws/not-a-number").catch((e) => e);
   assert.ok(bad instanceof WebSocketDisconnect);
+});
+
+Deno.test("examples/dependencies: a session cookie", async () => {
+  const client = new TestClient(dependencies);
+  assert.match(await (await client.get("/")).text(), /Item ID/);
+  await using ws = await client.websocketConnect("/items/foo/ws", {
+    cookies: { session: "fakesession" },
+  });
+  await ws.sendText("Hello WebSocket");
+  assert.equal(
+    await ws.receiveText(),
+    "Session cookie or query token value is: fakesession",
+  );
+  assert.equal(
+    await ws.receiveText(),
+    "Message text was: Hello WebSocket, for item ID: foo",
+  );
+});
+
+Deno.test("examples/dependencies: a token query and q", async () => {
+  const client = new TestClient(dependencies);
+  await using ws = await client.websocketConnect(
+    "/items/2/ws?q=3&token=some-token",
+  );
+  await ws.sendText("Hello WebSocket");
+  assert.equal(
+    await ws.receiveText(),
+    "Session cookie or query token value is: some-token",
+  );
+  assert.equal(await ws.receiveText(), "Query parameter q is: 3");
+  assert.equal(
+    await ws.receiveText(),
+    "Message text was: Hello WebSocket, for item ID: 2",
+  );
+});
+
+Deno.test("examples/dependencies: no credentials, or an invalid q, refuse with 1008", async () => {
+  const client = new TestClient(dependencies);
+  const none = await client.websocketConnect("/items/foo/ws").catch((e) => e);
+  assert.ok(none instanceof WebSocketDisconnect);
+  assert.equal(none.code, 1008);
+  const badQ = await client.websocketConnect("/items/foo/ws?q=bar&token=t")
+    .catch((e) => e);
+  assert.ok(badQ instanceof WebSocketDisconnect);
+  assert.equal(badQ.code, 1008);
+  assert.match(badQ.reason, /^query\.q: Input should be a valid integer/);
+});
+
+Deno.test("examples/dependencies: the authenticated JSON endpoint", async () => {
+  const client = new TestClient(dependencies);
+  await using ws = await client.websocketConnect("/notes", {
+    subprotocols: ["bearer", "alice-token"],
+  });
+  assert.equal(ws.acceptedSubprotocol, "bearer");
+  assert.deepEqual(await ws.receiveJson(), { type: "welcome", user: "alice" });
+  await ws.sendJson({ text: "buy milk" });
+  assert.deepEqual(await ws.receiveJson(), {
+    type: "saved",
+    user: "alice",
+    text: "buy milk",
+  });
+  await ws.sendJson({ text: "" });
+  assert.deepEqual(await ws.receiveJson(), {
+    type: "error",
+    errors: [{
+      loc: ["body", "text"],
+      msg: "Expected a non-empty string",
+      type: "value_error",
+      input: { text: "" },
+    }],
+  });
+  const stranger = await client.websocketConnect("/notes", {
+    subprotocols: ["bearer", "nobody"],
+  }).catch((e) => e);
+  assert.equal(stranger.code, 1008);
+  assert.equal(stranger.reason, "Unknown token");
 });
