@@ -926,8 +926,7 @@ export class Router {
    *
    * @param methods One method or several (`"GET"`, `["GET", "POST"]`).
    * @param path A template or `URLPattern`.
-   * @param optionsOrHandler Options, or the handler.
-   * @param maybeHandler The handler, when options were given.
+   * @param handler The handler.
    * @returns This router.
    */
   route(
@@ -935,6 +934,16 @@ export class Router {
     path: RoutePath,
     handler: HttpHandler<ArgsOf<Params>>,
   ): this;
+  /**
+   * Registers an HTTP route for the given methods, with options: its name,
+   * and the `params` its handler receives, typed, as `args`.
+   *
+   * @param methods One method or several.
+   * @param path A template or `URLPattern`.
+   * @param options Name, params and dependencies.
+   * @param handler The handler.
+   * @returns This router.
+   */
   route<P extends Params = NoParams>(
     methods: string | readonly string[],
     path: RoutePath,
@@ -959,11 +968,19 @@ export class Router {
    * Registers a GET route (also answering HEAD).
    *
    * @param path A template or `URLPattern`.
-   * @param optionsOrHandler Options, or the handler.
-   * @param maybeHandler The handler, when options were given.
+   * @param handler The handler.
    * @returns This router.
    */
   get(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  /**
+   * Registers a GET route with options: its name, and the `params` its
+   * handler receives, typed, as `args`.
+   *
+   * @param path A template or `URLPattern`.
+   * @param options Name, params and dependencies.
+   * @param handler The handler.
+   * @returns This router.
+   */
   get<P extends Params = NoParams>(
     path: RoutePath,
     options: HttpRouteOptions<P>,
@@ -986,11 +1003,19 @@ export class Router {
    * Registers a POST route.
    *
    * @param path A template or `URLPattern`.
-   * @param optionsOrHandler Options, or the handler.
-   * @param maybeHandler The handler, when options were given.
+   * @param handler The handler.
    * @returns This router.
    */
   post(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  /**
+   * Registers a POST route with options: its name, and the `params` its
+   * handler receives, typed, as `args`.
+   *
+   * @param path A template or `URLPattern`.
+   * @param options Name, params and dependencies.
+   * @param handler The handler.
+   * @returns This router.
+   */
   post<P extends Params = NoParams>(
     path: RoutePath,
     options: HttpRouteOptions<P>,
@@ -1013,11 +1038,19 @@ export class Router {
    * Registers a PUT route.
    *
    * @param path A template or `URLPattern`.
-   * @param optionsOrHandler Options, or the handler.
-   * @param maybeHandler The handler, when options were given.
+   * @param handler The handler.
    * @returns This router.
    */
   put(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  /**
+   * Registers a PUT route with options: its name, and the `params` its
+   * handler receives, typed, as `args`.
+   *
+   * @param path A template or `URLPattern`.
+   * @param options Name, params and dependencies.
+   * @param handler The handler.
+   * @returns This router.
+   */
   put<P extends Params = NoParams>(
     path: RoutePath,
     options: HttpRouteOptions<P>,
@@ -1040,11 +1073,19 @@ export class Router {
    * Registers a PATCH route.
    *
    * @param path A template or `URLPattern`.
-   * @param optionsOrHandler Options, or the handler.
-   * @param maybeHandler The handler, when options were given.
+   * @param handler The handler.
    * @returns This router.
    */
   patch(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  /**
+   * Registers a PATCH route with options: its name, and the `params` its
+   * handler receives, typed, as `args`.
+   *
+   * @param path A template or `URLPattern`.
+   * @param options Name, params and dependencies.
+   * @param handler The handler.
+   * @returns This router.
+   */
   patch<P extends Params = NoParams>(
     path: RoutePath,
     options: HttpRouteOptions<P>,
@@ -1067,11 +1108,19 @@ export class Router {
    * Registers a DELETE route.
    *
    * @param path A template or `URLPattern`.
-   * @param optionsOrHandler Options, or the handler.
-   * @param maybeHandler The handler, when options were given.
+   * @param handler The handler.
    * @returns This router.
    */
   delete(path: RoutePath, handler: HttpHandler<ArgsOf<Params>>): this;
+  /**
+   * Registers a DELETE route with options: its name, and the `params` its
+   * handler receives, typed, as `args`.
+   *
+   * @param path A template or `URLPattern`.
+   * @param options Name, params and dependencies.
+   * @param handler The handler.
+   * @returns This router.
+   */
   delete<P extends Params = NoParams>(
     path: RoutePath,
     options: HttpRouteOptions<P>,
