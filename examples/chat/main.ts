@@ -1,11 +1,19 @@
 // The third WebSocket tutorial of FastAPI's docs, on Deno: several clients
 // chat; each message goes to everyone, and everyone hears when one leaves.
+// The tutorial keeps its connections in one list, so it works in one process
+// only; here a Broadcast carries the messages, and the backend is one
+// environment variable away:
 //
-//   deno task start                     (deno serve on port 8000)
-//
-// The connections live in one in-memory list, so this works within one
-// process only.
-import { App, type WebSocket, WebSocketDisconnect } from "../../mod.ts";
+//   deno task start                                       one process
+//   BROADCAST=broadcastchannel deno serve --parallel ...  every core
+//   BROADCAST=redis REDIS_URL=redis://host:6379 ...       many machines
+import { App, WebSocketDisconnect } from "../../mod.ts";
+import {
+  Broadcast,
+  type BroadcastBackend,
+  BroadcastChannelBackend,
+  MemoryBackend,
+} from "../../broadcast.ts";
 import { shutdownOnSignals } from "../_shutdown.ts";
 
 const html = `<!DOCTYPE html>
@@ -44,28 +52,32 @@ const html = `<!DOCTYPE html>
 </html>
 `;
 
-/** The open connections of this process. */
-class ConnectionManager {
-  readonly active = new Set<WebSocket>();
-
-  async connect(ws: WebSocket): Promise<void> {
-    await ws.accept();
-    this.active.add(ws);
-  }
-
-  disconnect(ws: WebSocket): void {
-    this.active.delete(ws);
-  }
-
-  async broadcast(message: string): Promise<void> {
-    // One slow or departed client must not stop the others.
-    await Promise.allSettled(
-      [...this.active].map((ws) => ws.sendText(message)),
-    );
+async function backendFromEnv(): Promise<BroadcastBackend> {
+  const kind = Deno.env.get("BROADCAST") ?? "memory";
+  switch (kind) {
+    case "memory":
+      return new MemoryBackend();
+    case "broadcastchannel":
+      return new BroadcastChannelBackend("chat");
+    case "redis": {
+      const url = Deno.env.get("REDIS_URL");
+      if (url === undefined) {
+        throw new Error(
+          "BROADCAST=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379",
+        );
+      }
+      // Loaded only when used: the default demo needs no npm package.
+      const { RedisBackend } = await import("../../broadcast_redis.ts");
+      return new RedisBackend({ url });
+    }
+    default:
+      throw new Error(
+        `Unknown BROADCAST=${kind}: use memory, broadcastchannel or redis`,
+      );
   }
 }
 
-const manager = new ConnectionManager();
+const broadcast = new Broadcast(await backendFromEnv());
 const app = new App();
 
 app.get(
@@ -78,21 +90,24 @@ app.get(
 
 app.websocket("/ws/{client_id:int}", async (ws) => {
   const clientId = ws.pathParams.client_id as number;
-  await manager.connect(ws);
+  await ws.accept();
+  await broadcast.join("chat", ws);
   try {
     while (true) {
       const data = await ws.receiveText();
       await ws.sendText(`You wrote: ${data}`);
-      await manager.broadcast(`Client #${clientId} says: ${data}`);
+      await broadcast.publish("chat", `Client #${clientId} says: ${data}`);
     }
   } catch (error) {
     if (!(error instanceof WebSocketDisconnect)) throw error;
-    manager.disconnect(ws);
-    await manager.broadcast(`Client #${clientId} left the chat`);
+    await broadcast.publish("chat", `Client #${clientId} left the chat`);
   }
 });
 
-// Only when run, not when a test imports the app.
-if (import.meta.main) shutdownOnSignals(app);
+// Only when run, not when a test imports the app: on Ctrl-C close the
+// sockets, then the broadcast (an open BroadcastChannel or Redis connection
+// would keep the process alive).
+if (import.meta.main) shutdownOnSignals(app, () => broadcast.close());
 
+export { broadcast };
 export default app;
