@@ -1,77 +1,30 @@
 // The examples as users run them: `deno serve --parallel`, then Ctrl-C.
 import assert from "node:assert/strict";
+import { ChatClient, serve } from "./_serve.ts";
 
 Deno.test("deno serve --parallel runs the echo example, and SIGINT closes clients with 1001", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "serve",
-      "--parallel",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "examples/echo/main.ts",
-    ],
-    env: { DENO_JOBS: "2", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const server = await serve("examples/echo/main.ts", {
+    flags: ["--parallel"],
+    env: { DENO_JOBS: "2" },
+  });
+  let status: Deno.CommandStatus;
   try {
-    // "deno serve: Listening on http://127.0.0.1:PORT/ with 2 threads"
-    let banner = "";
-    const deadline = Date.now() + 20_000;
-    while (!/Listening on http:\/\/[^:]+:(\d+)\//.test(banner)) {
-      if (Date.now() > deadline) {
-        throw new Error(`deno serve did not start: ${banner}`);
-      }
-      const { value, done } = await stderr.read();
-      if (done) throw new Error(`deno serve exited: ${banner}`);
-      banner += value;
-    }
-    const port = Number(/Listening on http:\/\/[^:]+:(\d+)\//.exec(banner)![1]);
-    assert.match(banner, /with 2 threads/);
-    const sockets = await Promise.all(
-      Array.from(
-        { length: 6 },
-        (_, i) =>
-          new Promise<[WebSocket, string]>((resolve, reject) => {
-            const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-            ws.onopen = () => ws.send(`m${i}`);
-            ws.onmessage = (event) => resolve([ws, event.data]);
-            ws.onerror = () => reject(new Error("connect failed"));
-          }),
-      ),
+    assert.match(server.banner, /with 2 threads/);
+    const clients = await Promise.all(
+      Array.from({ length: 6 }, () => ChatClient.open(server.port, "/ws")),
     );
-    assert.deepEqual(
-      sockets.map(([, data]) => data).sort(),
-      [0, 1, 2, 3, 4, 5].map((i) => `Message text was: m${i}`),
+    clients.forEach((client, i) => client.send(`m${i}`));
+    await Promise.all(
+      clients.map((client, i) => client.expect(`Message text was: m${i}`)),
     );
-    const closes = sockets.map(([ws]) =>
-      new Promise<number>((resolve) =>
-        ws.onclose = (event) => resolve(event.code)
-      )
+    status = await server.stop("SIGINT");
+    const codes = await Promise.all(
+      clients.map(async (client) => (await client.closed).code),
     );
-    child.kill("SIGINT");
-    assert.deepEqual(await Promise.all(closes), [
-      1001,
-      1001,
-      1001,
-      1001,
-      1001,
-      1001,
-    ]);
-    // The signal ends the process once every isolate has shut down.
-    const status = await child.status;
-    assert.equal(status.signal, "SIGINT");
+    assert.deepEqual(codes, [1001, 1001, 1001, 1001, 1001, 1001]);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await stderr.cancel();
-    await child.stdout.cancel();
-    await child.status;
+    status = await server.stop("SIGKILL");
   }
+  // The signal ends the process once every isolate has shut down.
+  assert.equal(status.signal, "SIGINT");
 });

@@ -1,0 +1,143 @@
+// The chat example on each backend, run as users run it: `deno serve`
+// processes, real sockets.
+import assert from "node:assert/strict";
+import { ChatClient, serve } from "./_serve.ts";
+import { startRedis } from "./_redis.ts";
+
+const CHAT = "examples/chat/main.ts";
+const ENV_FLAGS = ["--allow-env=BROADCAST,REDIS_URL"];
+
+Deno.test("Chat: two server processes sharing one Redis carry each other's messages", async () => {
+  const redis = await startRedis();
+  const env = { BROADCAST: "redis", REDIS_URL: redis.url };
+  const flags = [
+    ...ENV_FLAGS,
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    "--allow-sys",
+  ];
+  const servers = await Promise.all([
+    serve(CHAT, { flags, env }),
+    serve(CHAT, { flags, env }),
+  ]);
+  try {
+    assert.notEqual(servers[0].port, servers[1].port);
+    const alice = await ChatClient.open(servers[0].port, "/ws/1");
+    const bob = await ChatClient.open(servers[1].port, "/ws/2");
+    // A message published before both have subscribed could be missed:
+    // repeat the greeting until the other side hears it.
+    for (
+      let i = 0;
+      !bob.messages.includes("Client #1 says: hello") && i < 50;
+      i++
+    ) {
+      alice.send("hello");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await bob.expect("Client #1 says: hello");
+    await alice.expect("You wrote: hello");
+    bob.send("hi alice");
+    await alice.expect("Client #2 says: hi alice");
+    await bob.close();
+    await alice.expect("Client #2 left the chat");
+    await alice.close();
+  } finally {
+    for (const server of servers) await server.stop();
+    await redis.stop();
+  }
+});
+
+interface Placement {
+  server: Awaited<ReturnType<typeof serve>>;
+  sockets: ChatClient[];
+  /** Client id → isolate. */
+  isolateOf: Map<string, string>;
+}
+
+// Opens the clients one at a time (connections opened at once all go to
+// one isolate), then asks each isolate, over fresh connections, whom it
+// serves.
+async function parallelChat(
+  backend: string,
+  clients: number,
+): Promise<Placement> {
+  const server = await serve("_test/fixtures/chat_isolates.ts", {
+    flags: [...ENV_FLAGS, "--parallel"],
+    env: { BROADCAST: backend, DENO_JOBS: "2" },
+  });
+  const sockets: ChatClient[] = [];
+  for (let i = 0; i < clients; i++) {
+    sockets.push(await ChatClient.open(server.port, `/ws/${100 + i}`));
+  }
+  const isolateOf = new Map<string, string>();
+  for (let i = 0; i < 40 && isolateOf.size < clients; i++) {
+    const http = Deno.createHttpClient({});
+    try {
+      const response = await fetch(`http://127.0.0.1:${server.port}/isolate`, {
+        client: http,
+      });
+      const { isolate, clients: served } = await response.json();
+      for (const id of served) isolateOf.set(id, isolate);
+    } finally {
+      http.close();
+    }
+  }
+  assert.equal(isolateOf.size, clients, "every isolate answered");
+  return { server, sockets, isolateOf };
+}
+
+Deno.test("Chat under deno serve --parallel: the BroadcastChannel backend reaches clients on every isolate", async () => {
+  const { server, sockets, isolateOf } = await parallelChat(
+    "broadcastchannel",
+    8,
+  );
+  try {
+    assert.match(server.banner, /with 2 threads/);
+    assert.equal(
+      new Set(isolateOf.values()).size,
+      2,
+      "the clients are on both isolates",
+    );
+    sockets[0].send("to everyone");
+    await Promise.all(
+      sockets.map((socket) => socket.expect("Client #100 says: to everyone")),
+    );
+    await sockets[5].close();
+    await Promise.all(
+      sockets.filter((_, i) => i !== 5).map((socket) =>
+        socket.expect("Client #105 left the chat")
+      ),
+    );
+  } finally {
+    await Promise.all(
+      sockets.filter((_, i) => i !== 5).map((socket) => socket.close()),
+    );
+    await server.stop();
+  }
+});
+
+Deno.test("Chat under deno serve --parallel: the memory backend reaches only the sender's isolate", async () => {
+  const { server, sockets, isolateOf } = await parallelChat("memory", 8);
+  try {
+    assert.equal(
+      new Set(isolateOf.values()).size,
+      2,
+      "the clients are on both isolates",
+    );
+    sockets[0].send("to everyone");
+    await sockets[0].expect("Client #100 says: to everyone");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sender = isolateOf.get("100");
+    sockets.forEach((socket, i) => {
+      const sameIsolate = isolateOf.get(String(100 + i)) === sender;
+      assert.equal(
+        socket.messages.includes("Client #100 says: to everyone"),
+        sameIsolate,
+        `client ${100 + i}`,
+      );
+    });
+  } finally {
+    await Promise.all(sockets.map((socket) => socket.close()));
+    await server.stop();
+  }
+});
