@@ -51,3 +51,14 @@ Deno.test("testing.ts exports exactly the test client API", () => {
     "createSocketPair",
   ]);
 });
+
+Deno.test("broadcast.ts and broadcast_redis.ts export exactly their API", async () => {
+  const broadcast = await import("../broadcast.ts");
+  const redis = await import("../broadcast_redis.ts");
+  assert.deepEqual(Object.keys(broadcast).sort(), [
+    "Broadcast",
+    "BroadcastChannelBackend",
+    "MemoryBackend",
+  ]);
+  assert.deepEqual(Object.keys(redis).sort(), ["RedisBackend"]);
+});
