@@ -62,6 +62,12 @@ export interface DriverLimits {
 
 const OPEN = 1;
 const EVENTS = ["open", "message", "close", "error"] as const;
+// A socket that has not opened this long after the upgrade response went out
+// never will: Deno fires no event at all for a client that vanished before
+// the response (its request's signal would say so, but touching it makes
+// Deno print a warning in every app). A live socket opens as soon as the 101
+// is written, within milliseconds.
+const OPEN_TIMEOUT_MS = 5_000;
 // Drain polling: Deno has no drain event, so `bufferedAmount` is watched with
 // a backoff from 1 ms to 64 ms while a sender waits.
 const DRAIN_POLL_MIN_MS = 1;
@@ -85,6 +91,7 @@ export class SocketDriver {
   #ended: Disconnect | null = null;
   #socketClosed = false;
   #onOpen: (() => void) | null = null;
+  #openTimer: ReturnType<typeof setTimeout> | undefined;
   #drainWaiters: Waiter[] = [];
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #drainDelay = DRAIN_POLL_MIN_MS;
@@ -117,9 +124,27 @@ export class SocketDriver {
     if (this.#ended !== null || socket.readyState === OPEN) {
       return Promise.resolve();
     }
+    this.#openTimer = setTimeout(abandonUnopened, OPEN_TIMEOUT_MS, this);
     return new Promise((resolve) => {
       this.#onOpen = resolve;
     });
+  }
+
+  /** Gives up on a socket that never opened: the connection ends with 1006. */
+  abandonUnopened(): void {
+    this.#openTimer = undefined;
+    if (this.#onOpen === null || this.#socketClosed) return;
+    this.#socketClosed = true;
+    const socket = this.#socket!;
+    for (const type of EVENTS) socket.removeEventListener(type, this);
+    try {
+      socket.close();
+    } catch {
+      // nothing to close
+    }
+    this.end(1006, "");
+    this.#opened();
+    this.#settle();
   }
 
   /** Socket events: the single listener for every event type. */
@@ -141,6 +166,10 @@ export class SocketDriver {
   }
 
   #opened(): void {
+    if (this.#openTimer !== undefined) {
+      clearTimeout(this.#openTimer);
+      this.#openTimer = undefined;
+    }
     const onOpen = this.#onOpen;
     this.#onOpen = null;
     onOpen?.();
@@ -326,4 +355,8 @@ export class SocketDriver {
 
 function checkDrain(driver: SocketDriver): void {
   driver.checkDrain();
+}
+
+function abandonUnopened(driver: SocketDriver): void {
+  driver.abandonUnopened();
 }

@@ -687,6 +687,25 @@ export class WebSocket extends HTTPConnection {
       maxQueuedMessages: init.maxQueuedMessages ?? 1024,
       sendHighWaterMark: init.sendHighWaterMark ?? 1024 * 1024,
     });
+    // A client that leaves while the handler is still deciding: Deno aborts
+    // the request's signal, and must then never be asked to upgrade (it
+    // would keep that upgrade pending forever, and server.shutdown() would
+    // wait for it). Deno also aborts the signal inside upgradeWebSocket and,
+    // by its legacy behaviour, once a response was delivered: only an abort
+    // before the handshake is being answered means the client left. (Listening makes Deno print a one-time
+    // notice about that legacy behaviour; --unstable-no-legacy-abort ends
+    // both, and this works either way.)
+    const signal = init.request.signal;
+    if (signal.aborted) this.#driver.end(1006, "");
+    else {
+      signal.addEventListener("abort", () => {
+        if (this.#init === null) return;
+        // Answer at once (nobody will read it) so the server is not left
+        // waiting for this request, and end the connection.
+        this.#respond({ response: new Response(null, { status: 499 }) });
+        this.#driver.end(1006, "");
+      }, { once: true });
+    }
   }
 
   static {
@@ -1000,6 +1019,13 @@ export class WebSocket extends HTTPConnection {
     }
   }
 
+  // Hands the handshake's outcome to the server, once.
+  #respond(handshake: WebSocketHandshake): void {
+    const init = this.#init;
+    this.#init = null;
+    init?.respond(handshake);
+  }
+
   async #accept(message: AcceptMessage): Promise<void> {
     if (this.#applicationState !== CONNECTING) {
       throw new Error(
@@ -1027,6 +1053,9 @@ export class WebSocket extends HTTPConnection {
       throw new WebSocketDisconnect(ended.code, ended.reason);
     }
     const init = this.#init!;
+    // From here the handshake is being answered: Deno aborts the request's
+    // signal inside upgradeWebSocket, which must not read as the client
+    // leaving.
     this.#init = null;
     const { socket, response } = init.upgrade(init.request, {
       protocol: subprotocol,
@@ -1052,9 +1081,7 @@ export class WebSocket extends HTTPConnection {
     this.#applicationState = DISCONNECTED;
     const driver = this.#driver;
     if (state === CONNECTING) {
-      const init = this.#init!;
-      this.#init = null;
-      init.respond({
+      this.#respond({
         response: new Response(null, { status: 403 }),
         close: { code, reason },
       });
@@ -1208,9 +1235,7 @@ export class WebSocket extends HTTPConnection {
       );
     }
     this.#applicationState = RESPONSE;
-    const init = this.#init!;
-    this.#init = null;
-    init.respond({ response });
+    this.#respond({ response });
     this.#applicationState = DISCONNECTED;
     this.#driver.end(1006, "");
     return Promise.resolve();

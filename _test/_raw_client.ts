@@ -91,3 +91,47 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
+
+/** Frame opcodes of RFC 6455 §5.2. */
+export const OPCODE = {
+  text: 0x1,
+  binary: 0x2,
+  close: 0x8,
+  ping: 0x9,
+} as const;
+
+/** Writes one client frame (masked, as RFC 6455 §5.3 requires). */
+export async function sendFrame(
+  conn: Deno.TcpConn,
+  opcode: number,
+  payload: Uint8Array,
+): Promise<void> {
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  const length = payload.length;
+  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = new Uint8Array(header + 4 + length);
+  frame[0] = 0x80 | opcode; // FIN
+  if (length < 126) {
+    frame[1] = 0x80 | length;
+  } else if (length < 65536) {
+    frame[1] = 0x80 | 126;
+    new DataView(frame.buffer).setUint16(2, length);
+  } else {
+    frame[1] = 0x80 | 127;
+    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
+  }
+  frame.set(mask, header);
+  for (let i = 0; i < length; i++) {
+    frame[header + 4 + i] = payload[i] ^ mask[i % 4];
+  }
+  await writeAll(conn, frame);
+}
+
+/** The payload of a close frame. */
+export function closePayload(code: number, reason = ""): Uint8Array {
+  const text = new TextEncoder().encode(reason);
+  const payload = new Uint8Array(2 + text.length);
+  new DataView(payload.buffer).setUint16(0, code);
+  payload.set(text, 2);
+  return payload;
+}
