@@ -31,8 +31,10 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = {
     convert: (text) => text,
     format(value, name) {
       const text = String(value);
-      if (text === "" || text.includes("/")) {
-        formatError(name, value, "a non-empty string without '/'");
+      // URLs drop "." and ".." segments (even percent-encoded): such a value
+      // could never come back in a request path.
+      if (text === "" || text.includes("/") || text === "." || text === "..") {
+        formatError(name, value, "a non-empty string without '/', other than '.' or '..'");
       }
       return encodeURIComponent(text);
     },
@@ -83,8 +85,13 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = {
   path: {
     regex: ".*",
     convert: (text) => text,
-    format: (value) =>
-      String(value).split("/").map(encodeURIComponent).join("/"),
+    format(value, name) {
+      const segments = String(value).split("/");
+      if (segments.some((segment) => segment === "." || segment === "..")) {
+        formatError(name, value, "a path without '.' or '..' segments");
+      }
+      return segments.map(encodeURIComponent).join("/");
+    },
   },
 };
 
