@@ -34,7 +34,11 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = {
       // URLs drop "." and ".." segments (even percent-encoded): such a value
       // could never come back in a request path.
       if (text === "" || text.includes("/") || text === "." || text === "..") {
-        formatError(name, value, "a non-empty string without '/', other than '.' or '..'");
+        formatError(
+          name,
+          value,
+          "a non-empty string without '/', other than '.' or '..'",
+        );
       }
       return encodeURIComponent(text);
     },
