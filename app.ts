@@ -635,18 +635,13 @@ export class App extends Router {
       // Dependency cleanup first, then what the error means for the client
       // (FastAPI's order): the cleanup sees the error at its yield. A
       // disconnect escaping the handler is a normal end, not an error.
-      if (solver !== undefined) {
-        await solver.cleanup(
-          error,
-          failed && !(error instanceof WebSocketDisconnect),
-          (cleanupError, name) =>
-            this.#report(
-              cleanupError,
-              `cleanup of dependency "${name}" for "${route.path}"`,
-              context,
-            ),
-        );
-      }
+      await this.#cleanup(
+        solver,
+        error,
+        failed && !(error instanceof WebSocketDisconnect),
+        route.path,
+        context,
+      );
       if (failed) await this.#onWebSocketError(route, ws, error, context);
       // Finish what the handler left open.
       if (ws.applicationState === CONNECTING) {
@@ -719,6 +714,23 @@ export class App extends Router {
     }
   }
 
+  // Runs a request's dependency cleanup; what fails in it is reported.
+  async #cleanup(
+    solver: Solver | undefined,
+    error: unknown,
+    failed: boolean,
+    path: string,
+    context: DispatchContext,
+  ): Promise<void> {
+    if (solver === undefined) return;
+    await solver.cleanup(error, failed, (cleanupError, name) =>
+      this.#report(
+        cleanupError,
+        `cleanup of dependency "${name}" for "${path}"`,
+        context,
+      ));
+  }
+
   #report(error: unknown, where: string, context: DispatchContext): void {
     if (context.onError !== undefined) context.onError(error);
     else this.#logger.error(`Unhandled error in ${where}:`, error);
@@ -764,18 +776,7 @@ export class App extends Router {
       failed = true;
       error = thrown;
     }
-    if (solver !== undefined) {
-      await solver.cleanup(
-        error,
-        failed,
-        (cleanupError, name) =>
-          this.#report(
-            cleanupError,
-            `cleanup of dependency "${name}" for "${route.path}"`,
-            context,
-          ),
-      );
-    }
+    await this.#cleanup(solver, error, failed, route.path, context);
     if (failed || response === undefined) {
       response = await this.#onHttpError(
         route,
