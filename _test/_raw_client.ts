@@ -135,3 +135,64 @@ export function closePayload(code: number, reason = ""): Uint8Array {
   payload.set(text, 2);
   return payload;
 }
+
+/** One frame from the server (servers never mask). */
+export interface ServerFrame {
+  fin: boolean;
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/**
+ * Reads server frames from `conn` until it ends; `rest` is what the
+ * handshake read already past the response head, if anything.
+ */
+export async function* readFrames(
+  conn: Deno.TcpConn,
+  rest: Uint8Array = new Uint8Array(0),
+): AsyncGenerator<ServerFrame> {
+  let buffered = rest;
+  while (true) {
+    const frame = parseFrame(buffered);
+    if (frame !== null) {
+      buffered = buffered.subarray(frame.size);
+      yield frame.frame;
+      continue;
+    }
+    let chunk: Uint8Array | null;
+    try {
+      chunk = await readSome(conn);
+    } catch {
+      return; // reset by the peer
+    }
+    if (chunk === null) return;
+    buffered = concat(buffered, chunk);
+  }
+}
+
+function parseFrame(
+  data: Uint8Array,
+): { frame: ServerFrame; size: number } | null {
+  if (data.length < 2) return null;
+  let length = data[1] & 0x7f;
+  let offset = 2;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (length === 126) {
+    if (data.length < 4) return null;
+    length = view.getUint16(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (data.length < 10) return null;
+    length = Number(view.getBigUint64(2));
+    offset = 10;
+  }
+  if (data.length < offset + length) return null;
+  return {
+    frame: {
+      fin: (data[0] & 0x80) !== 0,
+      opcode: data[0] & 0x0f,
+      payload: data.slice(offset, offset + length),
+    },
+    size: offset + length,
+  };
+}

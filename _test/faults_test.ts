@@ -8,6 +8,7 @@ import {
   closePayload,
   OPCODE,
   rawHandshake,
+  readFrames,
   sendFrame,
 } from "./_raw_client.ts";
 import { captureLogger } from "./_transports.ts";
@@ -238,3 +239,74 @@ async function rawHandshakeNoWait(port: number, path: string) {
   );
   return { conn };
 }
+
+Deno.test("app.shutdown() under load: every client gets 1001, every cleanup runs once", async () => {
+  // Half the handlers stream 1 KiB messages to clients that read them all;
+  // the other half echo clients that answer every message with another.
+  // The clients read frames off the wire: Deno's own client reports code 0
+  // instead of the close code when a close arrives while it is sending.
+  // Deno 2.9.6's server drops a connection at once (close event code 0)
+  // when a data frame arrives after its close() and before the reply, and
+  // the close frame may not have been written yet: an echo client can see
+  // the end without a close frame. Its handler still sees 1001.
+  const payload = "x".repeat(1024);
+  const { app, counts, ends } = countingApp(async (ws, stage) => {
+    await ws.accept();
+    if (stage === "stream") {
+      while (true) await ws.sendText(payload);
+    }
+    while (true) await ws.sendText(await ws.receiveText());
+  }, { cleanupMs: 5 });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    app.fetch,
+  );
+  const received: number[] = [];
+  const again = new TextEncoder().encode("again");
+  const client = async (i: number): Promise<number | null> => {
+    const echo = i % 2 === 1;
+    const { conn } = await rawHandshake(
+      server.addr.port,
+      `/ws/${echo ? "echo" : "stream"}`,
+    );
+    received[i] = 0;
+    try {
+      if (echo) await sendFrame(conn, OPCODE.text, again);
+      for await (const frame of readFrames(conn)) {
+        if (frame.opcode === OPCODE.close) {
+          const code = new DataView(frame.payload.buffer).getUint16(0);
+          await sendFrame(conn, OPCODE.close, closePayload(code));
+          return code;
+        }
+        received[i]++;
+        if (echo) await sendFrame(conn, OPCODE.text, again);
+      }
+      return null; // ended without a close frame
+    } finally {
+      conn.close();
+    }
+  };
+  try {
+    const codes = Promise.all(Array.from({ length: 50 }, (_, i) => client(i)));
+    await until(
+      () => received.length === 50 && received.every((n) => n >= 10),
+      "traffic on every connection",
+    );
+    await app.shutdown({ timeoutMs: 10_000 });
+    // Nothing is running any more, and every cleanup has finished.
+    assert.equal(app.connections, 0);
+    assert.deepEqual(counts, { setup: 50, cleanup: 50 });
+    assert.equal(ends.length, 50);
+    for (const end of ends) {
+      assert.ok(end instanceof WebSocketDisconnect);
+      assert.equal(end.code, 1001);
+    }
+    const seen = await codes;
+    const streamed = seen.filter((_, i) => i % 2 === 0);
+    const echoed = seen.filter((_, i) => i % 2 === 1);
+    assert.deepEqual(streamed, Array(25).fill(1001));
+    for (const code of echoed) assert.ok(code === 1001 || code === null);
+  } finally {
+    await server.shutdown();
+  }
+});

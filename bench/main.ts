@@ -1,0 +1,292 @@
+// The WebSocket benchmark: this library against the ceiling (raw
+// Deno.serve + Deno.upgradeWebSocket) and against Hono's Deno helper, side
+// by side. Each measurement starts a fresh server process (pinned to core 0
+// when `taskset` exists) and a fresh load generator (core 1); the servers
+// take turns within every round, and each figure is the median of the
+// rounds, printed with its ratio to raw Deno.
+//
+//   deno task bench              short run (under 2 minutes)
+//   deno task bench:full         longer windows, more rounds, 10,000 idle connections
+//   deno task bench --servers=raw,wsapi --workloads=echo,latency --rounds=5
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    full: { type: "boolean", default: false },
+    servers: { type: "string", default: "raw,wsapi,hono" },
+    workloads: {
+      type: "string",
+      default: "echo,latency,connect,idle,broadcast",
+    },
+    rounds: { type: "string" },
+    seconds: { type: "string" },
+    json: { type: "string" },
+  },
+});
+
+const FULL = values.full;
+const ROUNDS = Number(values.rounds ?? (FULL ? 7 : 3));
+const SECONDS = Number(values.seconds ?? (FULL ? 5 : 1.5));
+const WARMUP = FULL ? 1 : 0.5;
+const SERVERS = values.servers.split(",");
+const WORKLOADS = values.workloads.split(",");
+const HERE = new URL(".", import.meta.url).pathname;
+
+interface Workload {
+  title: string;
+  /** The figures to report: key, label, unit, and whether more is better. */
+  figures: [key: string, label: string, unit: string, higher: boolean][];
+  /** Extra arguments for the load generator. */
+  args: string[];
+  rounds: number;
+}
+
+const IDLE = FULL ? [5000, 10000] : [5000];
+const CATALOGUE: Record<string, Workload> = {
+  echo: {
+    title: "(A) echo throughput, 50 connections x 10 in flight, 64 B text",
+    figures: [["messagesPerSecond", "messages/s", "", true]],
+    args: [],
+    rounds: ROUNDS,
+  },
+  latency: {
+    title: "(B) latency, 1 connection, 1 in flight",
+    figures: [
+      ["p50Ms", "p50", "ms", false],
+      ["p99Ms", "p99", "ms", false],
+    ],
+    args: [],
+    rounds: ROUNDS,
+  },
+  connect: {
+    title: "(C) connection rate: handshake + one echo + close, 16 at a time",
+    figures: [["connectionsPerSecond", "connections/s", "", true]],
+    args: [],
+    rounds: ROUNDS,
+  },
+  idle: {
+    title: `(D) idle connections (${
+      IDLE.join(", ")
+    }): server memory per connection`,
+    figures: IDLE.flatMap((n): Workload["figures"] => [
+      [`rssPerConnection${n}`, `RSS/conn @${n}`, "KiB", false],
+      [`heapPerConnection${n}`, `heap/conn @${n}`, "KiB", false],
+    ]),
+    args: [],
+    rounds: FULL ? 3 : 1,
+  },
+  broadcast: {
+    title: "(E) broadcast: 500 clients, one sender, 8 messages in flight",
+    figures: [
+      ["deliveriesPerSecond", "deliveries/s", "", true],
+      ["p99Ms", "p99 delivery", "ms", false],
+    ],
+    args: [],
+    rounds: ROUNDS,
+  },
+};
+
+for (const name of SERVERS) {
+  if (!["raw", "wsapi", "hono"].includes(name)) {
+    throw new Error(
+      `--servers: unknown server "${name}": use raw, wsapi, hono`,
+    );
+  }
+}
+for (const name of WORKLOADS) {
+  if (CATALOGUE[name] === undefined) {
+    throw new Error(
+      `--workloads: unknown workload "${name}": use ${
+        Object.keys(CATALOGUE).join(", ")
+      }`,
+    );
+  }
+}
+
+const hasTaskset = await new Deno.Command("taskset", {
+  args: ["-c", "0", "true"],
+})
+  .output().then((out) => out.success, () => false);
+const cores = navigator.hardwareConcurrency;
+const pin = (core: number, args: string[]): [string, string[]] =>
+  hasTaskset && cores >= 2
+    ? ["taskset", ["-c", String(core), Deno.execPath(), ...args]]
+    : [Deno.execPath(), args];
+
+interface Server {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startServer(name: string): Promise<Server> {
+  const [command, args] = pin(0, [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    "--allow-env",
+    "--v8-flags=--expose-gc",
+    `${HERE}servers/${name}.ts`,
+  ]);
+  const child = new Deno.Command(command, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let head = "";
+  while (!head.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`The ${name} server exited before listening`);
+    head += value;
+  }
+  reader.cancel().catch(() => {});
+  return {
+    port: Number(/listening (\d+)/.exec(head)![1]),
+    pid: child.pid,
+    async stop() {
+      await child.stdin.close();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await child.status;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function load(
+  server: Server,
+  workload: string,
+  extra: string[],
+): Promise<Record<string, number>> {
+  const [command, args] = pin(1, [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-read=/proc",
+    `${HERE}load.ts`,
+    `--workload=${workload}`,
+    `--url=ws://127.0.0.1:${server.port}`,
+    `--seconds=${SECONDS}`,
+    `--warmup=${WARMUP}`,
+    `--pid=${server.pid}`,
+    ...extra,
+  ]);
+  const out = await new Deno.Command(command, { args, stderr: "inherit" })
+    .output();
+  if (!out.success) throw new Error(`The load generator failed on ${workload}`);
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return JSON.parse(lines.at(-1)!);
+}
+
+async function measure(name: string, workload: string) {
+  const runs = workload === "idle"
+    ? IDLE.map((n) => ({ n, extra: [`--connections=${n}`] }))
+    : [{ n: 0, extra: CATALOGUE[workload].args }];
+  const result: Record<string, number> = {};
+  for (const { n, extra } of runs) {
+    const server = await startServer(name);
+    try {
+      const figures = await load(server, workload, extra);
+      if (workload === "idle") {
+        result[`rssPerConnection${n}`] = figures.rssPerConnection / 1024;
+        result[`heapPerConnection${n}`] = figures.heapPerConnection / 1024;
+      } else Object.assign(result, figures);
+    } finally {
+      await server.stop();
+    }
+  }
+  return result;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? sorted[mid]
+    : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const version = Deno.version;
+console.log(
+  `WebSocket benchmark (${
+    FULL ? "full" : "short"
+  }): Deno ${version.deno}, V8 ${version.v8}, ` +
+    `${cores} cores, ${
+      hasTaskset && cores >= 2
+        ? "server on core 0, load on core 1"
+        : "not pinned"
+    }, ` +
+    `${ROUNDS} rounds of ${SECONDS} s`,
+);
+const started = Date.now();
+// results[workload][server] = one figure set per round
+const results: Record<string, Record<string, Record<string, number>[]>> = {};
+for (const workload of WORKLOADS) {
+  results[workload] = {};
+  for (const name of SERVERS) results[workload][name] = [];
+  const { rounds } = CATALOGUE[workload];
+  for (let round = 0; round < rounds; round++) {
+    // Each round starts with the next server, so none is always first.
+    for (let i = 0; i < SERVERS.length; i++) {
+      const name = SERVERS[(round + i) % SERVERS.length];
+      results[workload][name].push(await measure(name, workload));
+    }
+  }
+  report(workload);
+}
+console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s in all`);
+if (values.json !== undefined) {
+  await Deno.writeTextFile(values.json, JSON.stringify(results, null, 2));
+}
+
+function format(value: number, unit: string): string {
+  if (unit === "ms") return `${value.toFixed(3)} ms`;
+  if (unit === "KiB") return `${value.toFixed(2)} KiB`;
+  return Math.round(value).toLocaleString("en-US");
+}
+
+function report(workload: string): void {
+  const { title, figures } = CATALOGUE[workload];
+  console.log(`\n${title}`);
+  const rows: string[][] = [[
+    "server",
+    ...figures.flatMap((
+      [, label, , higher],
+    ) => [label, `vs raw (${higher ? "higher" : "lower"} is better)`]),
+    "server CPU",
+    "load CPU",
+  ]];
+  const raw = results[workload].raw;
+  for (const name of SERVERS) {
+    const runs = results[workload][name];
+    const row = [name];
+    for (const [key, , unit] of figures) {
+      const value = median(runs.map((run) => run[key]));
+      row.push(format(value, unit));
+      row.push(
+        raw === undefined
+          ? "-"
+          : `${(value / median(raw.map((run) => run[key]))).toFixed(2)}x`,
+      );
+    }
+    const serverCpu = median(runs.map((run) => run.serverCpu ?? NaN));
+    const loadCpu = median(runs.map((run) => run.loadCpu ?? NaN));
+    row.push(Number.isNaN(serverCpu) ? "-" : `${Math.round(serverCpu * 100)}%`);
+    row.push(loadCpu > 0 ? `${Math.round(loadCpu * 100)}%` : "-");
+    rows.push(row);
+    // The server is the limit when it uses its core; say when it is not.
+    if (loadCpu > 0.9 && serverCpu < 0.9) {
+      row.push("(load generator bound)");
+    }
+  }
+  const widths = rows[0].map((_, i) =>
+    Math.max(...rows.map((row) => (row[i] ?? "").length))
+  );
+  for (const row of rows) {
+    console.log(
+      "  " +
+        row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd(),
+    );
+  }
+}

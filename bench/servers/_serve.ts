@@ -1,0 +1,32 @@
+// What every benchmark server shares: a port chosen by the system and
+// printed as "listening PORT", GET /stats (memory after a forced GC), and an
+// exit when the parent closes stdin.
+
+/** The server's memory after a full GC (needs --v8-flags=--expose-gc). */
+export function stats(): Response {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    return new Response("start with --v8-flags=--expose-gc", { status: 500 });
+  }
+  gc();
+  gc();
+  const { rss, heapUsed } = Deno.memoryUsage();
+  return Response.json({ rss, heapUsed });
+}
+
+/** Serves `handler` on 127.0.0.1 until stdin closes. */
+export async function serve(
+  handler: (request: Request) => Response | Promise<Response>,
+): Promise<void> {
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen({ port }) {
+      console.log(`listening ${port}`);
+    },
+  }, handler);
+  for await (const _ of Deno.stdin.readable) {
+    // Nothing is sent; the end of stdin is the signal to stop.
+  }
+  await server.shutdown();
+}
