@@ -622,6 +622,27 @@ function describe(item: Inbound): string {
   return typeof item === "string" ? "a text message" : "a binary message";
 }
 
+// What a send that went out at once returns: one settled promise for all.
+const SENT: Promise<void> = Promise.resolve();
+
+// What a typed receive accepts.
+const ANY = 0;
+const TEXT = 1;
+const BYTES = 2;
+type Kind = typeof ANY | typeof TEXT | typeof BYTES;
+
+function wrongKind(action: string, kind: Kind, item: Inbound): TypeError {
+  return new TypeError(
+    kind === TEXT
+      ? `Cannot ${action}: expected a text message, got ${
+        describe(item)
+      }: use receiveBytes() for binary messages`
+      : `Cannot ${action}: expected a binary message, got ${
+        describe(item)
+      }: use receiveText() for text messages`,
+  );
+}
+
 /**
  * One WebSocket connection, from the handshake to the close.
  *
@@ -758,8 +779,9 @@ export class WebSocket extends HTTPConnection {
    * @throws {Error} If the disconnect message was already received.
    */
   async receive(): Promise<ReceiveMessage> {
-    const item = await this.#next("receive message");
+    let item = this.#next("receive message");
     if (item === null) return { type: "websocket.connect" };
+    if (item instanceof Promise) item = this.#seen(await item);
     if (typeof item === "string") {
       return { type: "websocket.receive", text: item };
     }
@@ -782,8 +804,8 @@ export class WebSocket extends HTTPConnection {
         return null;
       case CONNECTED: {
         const item = this.#driver.next();
-        if (item instanceof Promise) return item.then(this.#seen);
-        return this.#seen(item);
+        // A promise is settled by the awaiting caller, through #seen().
+        return item instanceof Promise ? item : this.#seen(item);
       }
       default:
         throw new Error(
@@ -792,22 +814,27 @@ export class WebSocket extends HTTPConnection {
     }
   }
 
-  #seen = (item: Inbound): Inbound => {
+  #seen(item: Inbound): Inbound {
     if (item instanceof Disconnect) this.#clientState = DISCONNECTED;
     return item;
-  };
+  }
 
   // The typed helpers' receive: requires an accepted socket, turns the
-  // disconnect into WebSocketDisconnect.
-  async #receiveData(action: string): Promise<string | Uint8Array> {
+  // disconnect into WebSocketDisconnect, and checks the message type. One
+  // async step per message; no promise when a message is already queued
+  // besides this function's own.
+  async #receiveData(action: string, kind: Kind): Promise<string | Uint8Array> {
     if (this.#applicationState !== CONNECTED) {
       throw notAccepted(action, this.#applicationState);
     }
     let item = this.#next(action);
     if (item === null) item = this.#next(action);
-    if (item instanceof Promise) item = await item;
+    if (item instanceof Promise) item = this.#seen(await item);
     if (item instanceof Disconnect) {
       throw new WebSocketDisconnect(item.code, item.reason);
+    }
+    if (kind !== ANY && (typeof item === "string") !== (kind === TEXT)) {
+      throw wrongKind(action, kind, item!);
     }
     return item!;
   }
@@ -820,16 +847,8 @@ export class WebSocket extends HTTPConnection {
    * @throws {TypeError} If the message is binary (it is consumed).
    * @throws {Error} If the socket is not accepted, or already closed.
    */
-  async receiveText(): Promise<string> {
-    const item = await this.#receiveData("receive text");
-    if (typeof item !== "string") {
-      throw new TypeError(
-        `Cannot receive text: expected a text message, got ${
-          describe(item)
-        }: use receiveBytes() for binary messages`,
-      );
-    }
-    return item;
+  receiveText(): Promise<string> {
+    return this.#receiveData("receive text", TEXT) as Promise<string>;
   }
 
   /**
@@ -840,16 +859,8 @@ export class WebSocket extends HTTPConnection {
    * @throws {TypeError} If the message is text (it is consumed).
    * @throws {Error} If the socket is not accepted, or already closed.
    */
-  async receiveBytes(): Promise<Uint8Array> {
-    const item = await this.#receiveData("receive bytes");
-    if (typeof item === "string") {
-      throw new TypeError(
-        `Cannot receive bytes: expected a binary message, got ${
-          describe(item)
-        }: use receiveText() for text messages`,
-      );
-    }
-    return item;
+  receiveBytes(): Promise<Uint8Array> {
+    return this.#receiveData("receive bytes", BYTES) as Promise<Uint8Array>;
   }
 
   /**
@@ -882,7 +893,7 @@ export class WebSocket extends HTTPConnection {
     if (typeof schemaOrMode === "string") mode = schemaOrMode;
     else schema = schemaOrMode;
     assertMode("receive JSON", mode);
-    const item = await this.#receiveData("receive JSON");
+    const item = await this.#receiveData("receive JSON", ANY);
     let text: string;
     if (mode === "text") {
       if (typeof item !== "string") {
@@ -1092,34 +1103,53 @@ export class WebSocket extends HTTPConnection {
     if (driver.ended === null) driver.socket!.close(code, reason);
   }
 
-  async #sendData(
+  // Sends at once when the buffer is under the high-water mark (no async
+  // step: the shared resolved promise is returned), else after draining.
+  #sendData(
     action: string,
     data: string | Uint8Array | ArrayBuffer,
   ): Promise<void> {
     if (this.#applicationState !== CONNECTED) {
-      if (this.#applicationState === CONNECTING) {
-        throw notAccepted(action, CONNECTING);
-      }
-      throw new Error(
-        `Cannot ${action}: a close message was already sent (state ${
-          STATE_NAMES[this.#applicationState]
-        }): do not send after close()`,
+      return Promise.reject(
+        this.#applicationState === CONNECTING
+          ? notAccepted(action, CONNECTING)
+          : new Error(
+            `Cannot ${action}: a close message was already sent (state ${
+              STATE_NAMES[this.#applicationState]
+            }): do not send after close()`,
+          ),
       );
     }
     const driver = this.#driver;
-    if (driver.mustWait()) await this.#drain(driver);
+    if (driver.mustWait()) return this.#sendAfterDrain(driver, data);
+    return this.#write(driver, data);
+  }
+
+  async #sendAfterDrain(
+    driver: SocketDriver,
+    data: string | Uint8Array | ArrayBuffer,
+  ): Promise<void> {
+    await this.#drain(driver);
+    return await this.#write(driver, data);
+  }
+
+  #write(
+    driver: SocketDriver,
+    data: string | Uint8Array | ArrayBuffer,
+  ): Promise<void> {
     const ended = driver.ended;
     if (ended !== null) {
       this.#applicationState = DISCONNECTED;
-      throw new WebSocketDisconnect(ended.code, ended.reason);
+      return Promise.reject(new WebSocketDisconnect(ended.code, ended.reason));
     }
     try {
       driver.socket!.send(data);
     } catch {
       // The socket closed under us (Deno throws InvalidStateError).
       this.#applicationState = DISCONNECTED;
-      throw new WebSocketDisconnect(1006, "");
+      return Promise.reject(new WebSocketDisconnect(1006, ""));
     }
+    return SENT;
   }
 
   async #drain(driver: SocketDriver): Promise<void> {

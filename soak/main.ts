@@ -5,9 +5,9 @@
 // connection's dependency cleanup did not run.
 //
 //   deno task soak                                  (10,000 connections, 5 minutes)
-//   deno task soak --connections=2000 --minutes=1
+//   deno task soak --connections=2000 --minutes=2
 //
-// Every connection lives 5 to 15 seconds and sends one message a second,
+// Every connection lives 15 to 45 seconds and sends a message every 2 s,
 // then ends one of three ways: the client closes, the server closes (the
 // client sends "bye"), or the client vanishes (its TCP connection is reset
 // without a close frame). A new connection replaces it at once.
@@ -22,8 +22,22 @@ const { values } = parseArgs({
 });
 const CONNECTIONS = positive("connections", values.connections);
 const DURATION_MS = positive("minutes", values.minutes) * 60_000;
+if (DURATION_MS < 120_000) {
+  throw new Error(
+    `--minutes must be at least 2 (the first 75 s settle the heap), got ${values.minutes}`,
+  );
+}
 const RAMP_PER_SECOND = 1_000;
 const MAX_GROWTH = 0.10;
+// Settling before the first measurement: Deno keeps a socket whose client
+// vanished until its idle-timeout timer fires (idleTimeout / 2, 60 s by
+// default), so the heap reaches its steady state only after that.
+const SETTLE_MS = 75_000;
+// How long a connection lives, and how often it sends: about 330 new
+// connections and 5,000 messages a second at 10,000 connections, half of
+// what one core serves, so the soak measures leaks, not overload.
+const LIFETIME_MS = [15_000, 45_000];
+const SEND_EVERY_MS = 2_000;
 
 function positive(name: string, value: string): number {
   const number = Number(value);
@@ -108,13 +122,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One connection's life; resolves when it is over. */
 async function connection(): Promise<void> {
-  const lifetime = 5_000 + Math.random() * 10_000;
+  const lifetime = LIFETIME_MS[0] +
+    Math.random() * (LIFETIME_MS[1] - LIFETIME_MS[0]);
   const way = Math.floor(Math.random() * 3);
   if (way === 2) return await vanishing(lifetime);
   const socket = new WebSocket(url);
   const opened = Promise.withResolvers<boolean>();
   const closed = Promise.withResolvers<number>();
-  let expected = "";
+  // Echoes come back in order; a slow one is still the right one.
+  const expected: string[] = [];
   socket.onopen = () => opened.resolve(true);
   socket.onerror = () => opened.resolve(false);
   socket.onclose = (event) => {
@@ -122,7 +138,7 @@ async function connection(): Promise<void> {
     closed.resolve(event.code);
   };
   socket.onmessage = (event) => {
-    if (event.data === expected) tally.echoes++;
+    if (event.data === expected.shift()) tally.echoes++;
     else tally.wrongEchoes++;
   };
   const open = await within("open", opened.promise);
@@ -134,11 +150,12 @@ async function connection(): Promise<void> {
   tally.opened++;
   const end = Date.now() + lifetime;
   let n = 0;
-  await sleep(Math.random() * 1_000);
+  await sleep(Math.random() * SEND_EVERY_MS);
   while (Date.now() < end && !stopping && socket.readyState === 1) {
-    expected = `message ${n++}`;
-    socket.send(expected);
-    await sleep(1_000);
+    const message = `message ${n++}`;
+    expected.push(message);
+    socket.send(message);
+    await sleep(SEND_EVERY_MS);
   }
   if (socket.readyState === 1) {
     if (way === 0) socket.close(1000);
@@ -191,7 +208,7 @@ async function vanishing(lifetime: number): Promise<void> {
       if (got === undefined) return;
       if (got === null) break;
       tally.echoes++;
-      await sleep(1_000);
+      await sleep(SEND_EVERY_MS);
     }
     tally.ends.vanished++;
   } catch {
@@ -243,13 +260,12 @@ for (let i = 0; i < CONNECTIONS; i++) {
   if (i % RAMP_PER_SECOND === RAMP_PER_SECOND - 1) await sleep(1_000);
 }
 const started = Date.now();
-// Settle before the first measurement: Deno keeps a socket whose client
-// vanished until its idle-timeout timer fires (idleTimeout / 2, 60 s by
-// default), so the heap only reaches its steady state after that.
-await sleep(Math.min(75_000, DURATION_MS / 4));
+await sleep(SETTLE_MS);
 const start = await stats();
 report("start", start);
-await sleep(Math.max(0, started + DURATION_MS / 2 - Date.now()));
+await sleep(
+  Math.max(0, started + (SETTLE_MS + DURATION_MS) / 2 - Date.now()),
+);
 const middle = await stats();
 report("middle", middle);
 await sleep(Math.max(0, started + DURATION_MS - Date.now()));
@@ -271,7 +287,15 @@ for (let i = 0; i < 100 && after.connections > 0; i++) {
 }
 report("after", after);
 server.stdin.close();
-await server.status;
+const exitStarted = Date.now();
+const killer = setTimeout(() => server.kill("SIGKILL"), 60_000);
+const exit = await server.status;
+clearTimeout(killer);
+console.log(
+  `server exit: ${
+    exit.success ? "clean" : `failed (signal ${exit.signal})`
+  } after ${((Date.now() - exitStarted) / 1000).toFixed(1)} s`,
+);
 
 console.log(
   `clients: ${tally.opened} opened, ${tally.failed} failed, ${tally.echoes} echoes, ` +
@@ -306,6 +330,9 @@ if (after.accepted !== tally.opened) {
   problems.push(
     `the server accepted ${after.accepted} connections, the clients opened ${tally.opened}`,
   );
+}
+if (!exit.success) {
+  problems.push("the server did not shut down cleanly within 60 s");
 }
 if (tally.wrongEchoes > 0) {
   problems.push(`${tally.wrongEchoes} echoes were wrong`);
