@@ -61,7 +61,9 @@ export interface DriverLimits {
 }
 
 const OPEN = 1;
-const EVENTS = ["open", "message", "close", "error"] as const;
+// "error" is not listened to: Deno always follows it with "close", which
+// carries what matters.
+const EVENTS = ["open", "message", "close"] as const;
 // A socket that has not opened this long after the upgrade response went out
 // never will: Deno fires no event at all for a client that vanished before
 // the response (its request's signal would say so, but touching it makes
@@ -87,7 +89,9 @@ export class SocketDriver {
   #items: (Inbound | undefined)[] = [];
   #head = 0;
   #queuedMessages = 0;
-  #receivers: ((item: Inbound) => void)[] = [];
+  // Who waits for the next item: usually one receiver, rarely several.
+  #receiver: ((item: Inbound) => void) | null = null;
+  #moreReceivers: ((item: Inbound) => void)[] | null = null;
   #ended: Disconnect | null = null;
   #socketClosed = false;
   #onOpen: (() => void) | null = null;
@@ -161,7 +165,6 @@ export class SocketDriver {
         this.#onClose(code, reason);
         break;
       }
-        // "error" is always followed by "close", which carries what matters.
     }
   }
 
@@ -198,8 +201,8 @@ export class SocketDriver {
       this.fail(1009, "Message too big");
       return;
     }
-    const receiver = this.#receivers.shift();
-    if (receiver !== undefined) {
+    const receiver = this.#takeReceiver();
+    if (receiver !== null) {
       receiver(item);
       return;
     }
@@ -241,13 +244,17 @@ export class SocketDriver {
     if (this.#ended !== null) return;
     const end = new Disconnect(code, reason);
     this.#ended = end;
-    const receiver = this.#receivers.shift();
-    if (receiver !== undefined) receiver(end);
+    const receiver = this.#takeReceiver();
+    if (receiver !== null) receiver(end);
     else this.#items.push(end);
     // Every further receiver sees the end too (there may be several waiting).
-    for (const waiting of this.#receivers) waiting(end);
-    this.#receivers.length = 0;
-    this.#rejectDrainWaiters(new WebSocketDisconnect(code, reason));
+    for (let next = this.#takeReceiver(); next !== null;) {
+      next(end);
+      next = this.#takeReceiver();
+    }
+    if (this.#drainWaiters.length > 0 || this.#drainTimer !== undefined) {
+      this.#rejectDrainWaiters(new WebSocketDisconnect(code, reason));
+    }
     if (this.#socket === null || this.#socketClosed) this.#settle();
   }
 
@@ -279,7 +286,18 @@ export class SocketDriver {
       return item;
     }
     if (this.#ended !== null) return this.#ended;
-    return new Promise((resolve) => this.#receivers.push(resolve));
+    return new Promise((resolve) => {
+      if (this.#receiver === null) this.#receiver = resolve;
+      else (this.#moreReceivers ??= []).push(resolve);
+    });
+  }
+
+  #takeReceiver(): ((item: Inbound) => void) | null {
+    const receiver = this.#receiver;
+    if (receiver === null) return null;
+    const more = this.#moreReceivers;
+    this.#receiver = more !== null && more.length > 0 ? more.shift()! : null;
+    return receiver;
   }
 
   /** Whether a send must wait for the outbound buffer to drain first. */

@@ -583,8 +583,8 @@ export class App extends Router {
     const ws = new WebSocket({
       app: this,
       url,
-      // Deno drops request headers at the upgrade: keep a copy.
-      headers: new Headers(request.headers),
+      // Snapshotted by the WebSocket: Deno drops them at the upgrade.
+      headers: request.headers,
       client: context.client,
       pathParams: found.params,
       request,

@@ -495,6 +495,12 @@ export interface WebSocketInit extends HTTPConnectionInit {
   idleTimeout?: number;
 }
 
+// Module-internal access to HTTPConnection's private state.
+const snapshot = {} as {
+  webSocketScheme(conn: HTTPConnection): void;
+  headers(conn: HTTPConnection, headers: Headers): void;
+};
+
 /**
  * What HTTP requests and WebSockets share: a dependency that takes an
  * `HTTPConnection` works for both.
@@ -530,16 +536,17 @@ export interface WebSocketInit extends HTTPConnectionInit {
  * ```
  */
 export class HTTPConnection {
-  /** The request URL (`ws:`/`wss:` for a WebSocket). */
-  readonly url: URL;
-  /** The request headers. */
-  readonly headers: Headers;
   /** Converted path parameters (`{id:int}` gives a number). */
   readonly pathParams: Record<string, unknown>;
   /** The peer's address, or `null` when the server gives none. */
   readonly client: { hostname: string; port: number } | null;
   /** The application serving this connection. */
   readonly app: App;
+  #url: URL;
+  #webSocketScheme = false;
+  #headers: Headers | undefined;
+  // Flat name/value pairs the headers are built from on first use.
+  #headerList: string[] | undefined;
   #cookies: Record<string, string> | undefined;
   #state: Record<string, unknown> | undefined;
 
@@ -550,15 +557,55 @@ export class HTTPConnection {
    */
   constructor(init: HTTPConnectionInit) {
     this.app = init.app;
-    this.url = init.url;
-    this.headers = init.headers;
+    this.#url = init.url;
+    this.#headers = init.headers;
     this.client = init.client ?? null;
     this.pathParams = init.pathParams ?? {};
   }
 
+  static {
+    // For WebSocket: a ws:/wss: URL, made on first use (a protocol change
+    // reparses the URL), and headers kept as a flat snapshot until read.
+    snapshot.webSocketScheme = (conn) => {
+      conn.#webSocketScheme = true;
+    };
+    snapshot.headers = (conn, headers) => {
+      const list: string[] = [];
+      for (const [name, value] of headers) list.push(name, value);
+      conn.#headerList = list;
+      conn.#headers = undefined;
+    };
+  }
+
+  /** The request URL (`ws:`/`wss:` for a WebSocket). */
+  get url(): URL {
+    const url = this.#url;
+    if (this.#webSocketScheme) {
+      this.#webSocketScheme = false;
+      if (url.protocol === "http:") url.protocol = "ws:";
+      else if (url.protocol === "https:") url.protocol = "wss:";
+    }
+    return url;
+  }
+
+  /** The request headers. */
+  get headers(): Headers {
+    if (this.#headers === undefined) {
+      const list = this.#headerList!;
+      const headers = new Headers();
+      for (let i = 0; i < list.length; i += 2) {
+        headers.append(list[i], list[i + 1]);
+      }
+      this.#headers = headers;
+      this.#headerList = undefined;
+    }
+    return this.#headers;
+  }
+
   /** The query string's parameters. */
   get queryParams(): URLSearchParams {
-    return this.url.searchParams;
+    // The query is the same under either scheme.
+    return this.#url.searchParams;
   }
 
   /** Cookies from the `Cookie` header, parsed on first use. */
@@ -695,10 +742,12 @@ export class WebSocket extends HTTPConnection {
    */
   constructor(init: WebSocketInit) {
     super(init);
-    const url = this.url;
-    if (url.protocol === "http:") url.protocol = "ws:";
-    else if (url.protocol === "https:") url.protocol = "wss:";
-    const offered = this.headers.get("sec-websocket-protocol");
+    snapshot.webSocketScheme(this);
+    const offered = init.headers.get("sec-websocket-protocol");
+    // Deno empties a request's headers at the upgrade: keep them.
+    if (init.headers === init.request.headers) {
+      snapshot.headers(this, init.headers);
+    }
     this.subprotocols = offered === null || offered.trim() === ""
       ? []
       : offered.trim().split(OFFERED_SEPARATOR);
@@ -823,7 +872,11 @@ export class WebSocket extends HTTPConnection {
   // disconnect into WebSocketDisconnect, and checks the message type. One
   // async step per message; no promise when a message is already queued
   // besides this function's own.
-  async #receiveData(action: string, kind: Kind): Promise<string | Uint8Array> {
+  async #receiveData(
+    action: string,
+    kind: Kind,
+    quietEnd = false,
+  ): Promise<string | Uint8Array | null> {
     if (this.#applicationState !== CONNECTED) {
       throw notAccepted(action, this.#applicationState);
     }
@@ -831,6 +884,8 @@ export class WebSocket extends HTTPConnection {
     if (item === null) item = this.#next(action);
     if (item instanceof Promise) item = this.#seen(await item);
     if (item instanceof Disconnect) {
+      // The iterators end on it: no error to build and catch.
+      if (quietEnd) return null;
       throw new WebSocketDisconnect(item.code, item.reason);
     }
     if (kind !== ANY && (typeof item === "string") !== (kind === TEXT)) {
@@ -894,6 +949,15 @@ export class WebSocket extends HTTPConnection {
     else schema = schemaOrMode;
     assertMode("receive JSON", mode);
     const item = await this.#receiveData("receive JSON", ANY);
+    return await this.#parseJson(item!, mode, schema);
+  }
+
+  // A received message as JSON, validated when a schema is given.
+  #parseJson<T>(
+    item: string | Uint8Array,
+    mode: "text" | "binary",
+    schema: StandardSchemaV1<unknown, T> | undefined,
+  ): T | Promise<T> {
     let text: string;
     if (mode === "text") {
       if (typeof item !== "string") {
@@ -916,7 +980,7 @@ export class WebSocket extends HTTPConnection {
     }
     const value = JSON.parse(text);
     if (schema === undefined) return value as T;
-    return await validate(schema, value, ["body"]);
+    return validate(schema, value, ["body"]);
   }
 
   /**
@@ -925,10 +989,10 @@ export class WebSocket extends HTTPConnection {
    * @returns The messages.
    */
   async *iterText(): AsyncIterableIterator<string> {
-    try {
-      while (true) yield await this.receiveText();
-    } catch (error) {
-      if (!(error instanceof WebSocketDisconnect)) throw error;
+    while (true) {
+      const text = await this.#receiveData("receive text", TEXT, true);
+      if (text === null) return;
+      yield text as string;
     }
   }
 
@@ -938,10 +1002,10 @@ export class WebSocket extends HTTPConnection {
    * @returns The messages.
    */
   async *iterBytes(): AsyncIterableIterator<Uint8Array> {
-    try {
-      while (true) yield await this.receiveBytes();
-    } catch (error) {
-      if (!(error instanceof WebSocketDisconnect)) throw error;
+    while (true) {
+      const bytes = await this.#receiveData("receive bytes", BYTES, true);
+      if (bytes === null) return;
+      yield bytes as Uint8Array;
     }
   }
 
@@ -964,14 +1028,10 @@ export class WebSocket extends HTTPConnection {
   async *iterJson<T>(
     schema?: StandardSchemaV1<unknown, T>,
   ): AsyncIterableIterator<T> {
-    try {
-      while (true) {
-        yield schema === undefined
-          ? await this.receiveJson<T>()
-          : await this.receiveJson(schema);
-      }
-    } catch (error) {
-      if (!(error instanceof WebSocketDisconnect)) throw error;
+    while (true) {
+      const item = await this.#receiveData("receive JSON", ANY, true);
+      if (item === null) return;
+      yield await this.#parseJson(item, "text", schema);
     }
   }
 
@@ -1068,9 +1128,13 @@ export class WebSocket extends HTTPConnection {
     // signal inside upgradeWebSocket, which must not read as the client
     // leaving.
     this.#init = null;
-    const { socket, response } = init.upgrade(init.request, {
+    // Not called as a method of `init`: Deno aborts the request's signal
+    // in there with an error whose stack trace would keep `init` (and the
+    // whole handshake) alive as long as the connection.
+    const { upgrade, request, idleTimeout } = init;
+    const { socket, response } = upgrade(request, {
       protocol: subprotocol,
-      idleTimeout: init.idleTimeout,
+      idleTimeout,
     });
     this.#applicationState = CONNECTED;
     this.#subprotocol = subprotocol;

@@ -163,7 +163,7 @@ async function load(
   const [command, args] = pin(1, [
     "run",
     "--allow-net=127.0.0.1",
-    "--allow-read=/proc",
+    "--allow-run=cat",
     `${HERE}load.ts`,
     `--workload=${workload}`,
     `--url=ws://127.0.0.1:${server.port}`,
