@@ -16,11 +16,21 @@ export const connectionControl: {
    * offered). Does nothing for an HTTP connection.
    */
   preferSubprotocol(conn: HTTPConnection, protocol: string): void;
+  /**
+   * Sends `data` at once if the connection is accepted, open and under its
+   * send high-water mark, with no promise; returns whether it did. When it
+   * returns false, nothing was sent: use `sendText`/`sendBytes`, which wait or
+   * report why.
+   */
+  sendNow(ws: WebSocket, data: string | Uint8Array): boolean;
 } = {
   end() {
     throw new Error("websocket.ts did not register its connection control");
   },
   preferSubprotocol() {
+    throw new Error("websocket.ts did not register its connection control");
+  },
+  sendNow() {
     throw new Error("websocket.ts did not register its connection control");
   },
 };

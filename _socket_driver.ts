@@ -99,6 +99,9 @@ export class SocketDriver {
   #drainWaiters: Waiter[] = [];
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #drainDelay = DRAIN_POLL_MIN_MS;
+  // At least the socket's bufferedAmount: its last reading plus what was
+  // sent since (see mustWait).
+  #bufferedBound = 0;
   #controller: AbortController | undefined;
   #closed: PromiseWithResolvers<{ code: number; reason: string }> | undefined;
 
@@ -300,11 +303,27 @@ export class SocketDriver {
     return receiver;
   }
 
-  /** Whether a send must wait for the outbound buffer to drain first. */
-  mustWait(): boolean {
-    return this.#drainWaiters.length > 0 ||
-      (this.#socket !== null &&
-        this.#socket.bufferedAmount > this.#limits.sendHighWaterMark);
+  /**
+   * Whether a send of `data` must wait for the outbound buffer to drain
+   * first. Reading `bufferedAmount` costs a call into the runtime, so it is
+   * read only when an upper bound (the last reading plus every byte sent
+   * since) would pass the high-water mark.
+   */
+  mustWait(data: string | Uint8Array | ArrayBuffer): boolean {
+    if (this.#drainWaiters.length > 0) return true;
+    const socket = this.#socket;
+    if (socket === null) return false;
+    // A string's UTF-8 form is at most 3 bytes per UTF-16 code unit.
+    const size = typeof data === "string" ? data.length * 3 : data.byteLength;
+    const limit = this.#limits.sendHighWaterMark;
+    let bound = this.#bufferedBound + size;
+    if (bound > limit) {
+      const buffered = socket.bufferedAmount;
+      if (buffered > limit) return true;
+      bound = buffered + size;
+    }
+    this.#bufferedBound = bound;
+    return false;
   }
 
   /**
@@ -331,6 +350,7 @@ export class SocketDriver {
       return;
     }
     this.#drainDelay = DRAIN_POLL_MIN_MS;
+    this.#bufferedBound = socket.bufferedAmount;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const waiter of waiters) waiter.resolve();

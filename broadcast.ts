@@ -677,6 +677,10 @@ export class Broadcast {
       connectionControl.end(member.ws, 1013, "Too slow: try again later");
       return;
     }
+    // The common case: nothing waiting, so no promise or closure per member.
+    if (member.pending === 0 && connectionControl.sendNow(member.ws, payload)) {
+      return;
+    }
     const sent = typeof payload === "string"
       ? member.ws.sendText(payload)
       : member.ws.sendBytes(payload);

@@ -782,6 +782,17 @@ export class WebSocket extends HTTPConnection {
     connectionControl.end = (ws, code, reason) => {
       if (ws.#applicationState === CONNECTED) ws.#driver.fail(code, reason);
     };
+    connectionControl.sendNow = (ws, data) => {
+      if (ws.#applicationState !== CONNECTED) return false;
+      const driver = ws.#driver;
+      if (driver.ended !== null || driver.mustWait(data)) return false;
+      try {
+        driver.socket!.send(data);
+      } catch {
+        return false; // closed under us: the slow path reports it
+      }
+      return true;
+    };
     connectionControl.preferSubprotocol = (conn, protocol) => {
       if (conn instanceof WebSocket && conn.subprotocols.includes(protocol)) {
         conn.#preferredSubprotocol = protocol;
@@ -1185,7 +1196,7 @@ export class WebSocket extends HTTPConnection {
       );
     }
     const driver = this.#driver;
-    if (driver.mustWait()) return this.#sendAfterDrain(driver, data);
+    if (driver.mustWait(data)) return this.#sendAfterDrain(driver, data);
     return this.#write(driver, data);
   }
 
@@ -1193,7 +1204,9 @@ export class WebSocket extends HTTPConnection {
     driver: SocketDriver,
     data: string | Uint8Array | ArrayBuffer,
   ): Promise<void> {
-    await this.#drain(driver);
+    // Checked again after each drain: other senders may have filled the
+    // buffer in the meantime, and this send's size is then accounted for.
+    do await this.#drain(driver); while (driver.mustWait(data));
     return await this.#write(driver, data);
   }
 

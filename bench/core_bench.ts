@@ -1,6 +1,6 @@
 // Micro-benchmarks of the per-message path and routing, in memory.
 //   deno task bench
-import { App } from "../mod.ts";
+import { App, WebSocket } from "../mod.ts";
 import { TestClient } from "../testing.ts";
 import { SocketDriver } from "../_socket_driver.ts";
 
@@ -43,6 +43,45 @@ const session = await new TestClient(echo).websocketConnect("/echo");
 Deno.bench("in-memory echo round trip, 64-byte text", async () => {
   await session.sendText(text);
   await session.receiveText();
+});
+
+// The send path alone: a WebSocket over a socket whose send() does nothing,
+// against calling that send() directly.
+class NullSocket {
+  readyState = 1;
+  bufferedAmount = 0;
+  binaryType: BinaryType = "arraybuffer";
+  sent = 0;
+  send(_data: unknown) {
+    this.sent++;
+  }
+  close() {}
+  addEventListener() {}
+  removeEventListener() {}
+}
+const nullSocket = new NullSocket();
+const request = new Request("http://localhost/ws");
+const sender = new WebSocket({
+  app: new App(),
+  url: new URL(request.url),
+  headers: new Headers(),
+  request,
+  upgrade: () => ({ socket: nullSocket, response: new Response() }),
+  respond: () => {},
+});
+await sender.accept();
+
+Deno.bench("send path: 1000 sendText() awaited, no backpressure", {
+  group: "send",
+  baseline: true,
+}, async () => {
+  for (let i = 0; i < 1000; i++) await sender.sendText(text);
+});
+
+Deno.bench("send path: 1000 socket.send() (the floor)", {
+  group: "send",
+}, () => {
+  for (let i = 0; i < 1000; i++) nullSocket.send(text);
 });
 
 // 100 routes: 50 static, 50 parametrised, interleaved. The comparison is

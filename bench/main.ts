@@ -26,8 +26,8 @@ const { values } = parseArgs({
 });
 
 const FULL = values.full;
-const ROUNDS = Number(values.rounds ?? (FULL ? 7 : 3));
-const SECONDS = Number(values.seconds ?? (FULL ? 5 : 1.5));
+const ROUNDS = Number(values.rounds ?? (FULL ? 5 : 3));
+const SECONDS = Number(values.seconds ?? (FULL ? 3 : 1.5));
 const WARMUP = FULL ? 1 : 0.5;
 const SERVERS = values.servers.split(",");
 const WORKLOADS = values.workloads.split(",");
