@@ -760,22 +760,32 @@ export class WebSocket extends HTTPConnection {
     // A client that leaves while the handler is still deciding: Deno aborts
     // the request's signal, and must then never be asked to upgrade (it
     // would keep that upgrade pending forever, and server.shutdown() would
-    // wait for it). Deno also aborts the signal inside upgradeWebSocket and,
-    // by its legacy behaviour, once a response was delivered: only an abort
-    // before the handshake is being answered means the client left. (Listening makes Deno print a one-time
-    // notice about that legacy behaviour; --unstable-no-legacy-abort ends
-    // both, and this works either way.)
-    const signal = init.request.signal;
-    if (signal.aborted) this.#driver.end(1006, "");
-    else {
-      signal.addEventListener("abort", () => {
-        if (this.#init === null) return;
-        // Answer at once (nobody will read it) so the server is not left
-        // waiting for this request, and end the connection.
-        this.#respond({ response: new Response(null, { status: 499 }) });
-        this.#driver.end(1006, "");
-      }, { once: true });
+    // wait for it). Watched only if the handshake is still unanswered once
+    // the code that created this connection has run: a handler that accepts
+    // at once (no awaited dependency) never pays for the signal, which Deno
+    // creates on first use and aborts with a costly DOMException.
+    queueMicrotask(() => this.#watchClient());
+  }
+
+  #watchClient(): void {
+    if (this.#init === null) return;
+    // Deno also aborts the signal inside upgradeWebSocket and, by its legacy
+    // behaviour, once a response was delivered: only an abort before the
+    // handshake is being answered means the client left. (Listening makes
+    // Deno print a one-time notice about that legacy behaviour;
+    // --unstable-no-legacy-abort ends both, and this works either way.)
+    const signal = this.#init.request.signal;
+    if (signal.aborted) {
+      this.#driver.end(1006, "");
+      return;
     }
+    signal.addEventListener("abort", () => {
+      if (this.#init === null) return;
+      // Answer at once (nobody will read it) so the server is not left
+      // waiting for this request, and end the connection.
+      this.#respond({ response: new Response(null, { status: 499 }) });
+      this.#driver.end(1006, "");
+    }, { once: true });
   }
 
   static {
@@ -1057,13 +1067,18 @@ export class WebSocket extends HTTPConnection {
    * @throws {TypeError} If a header name or value is invalid, or reserved for
    * the handshake.
    */
-  async accept(options: WebSocketAcceptOptions = {}): Promise<void> {
-    if (this.#clientState === CONNECTING) await this.receive();
-    await this.send({
-      type: "websocket.accept",
-      subprotocol: options.subprotocol ?? this.#preferredSubprotocol,
-      headers: options.headers,
-    });
+  accept(options: WebSocketAcceptOptions = {}): Promise<void> {
+    // What receive() and send() would do, without their message objects.
+    try {
+      if (this.#clientState === CONNECTING) this.#clientState = CONNECTED;
+      return this.#accept({
+        type: "websocket.accept",
+        subprotocol: options.subprotocol ?? this.#preferredSubprotocol,
+        headers: options.headers,
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
