@@ -1,0 +1,69 @@
+// The driver's send-side bookkeeping, against a socket the test controls.
+import assert from "node:assert/strict";
+import { SocketDriver, type WebSocketLike } from "../_socket_driver.ts";
+
+/** An open socket whose buffer only grows with send() and counts its readings. */
+class BufferingSocket implements WebSocketLike {
+  readyState = 1;
+  binaryType: BinaryType = "arraybuffer";
+  readings = 0;
+  #buffered = 0;
+  get bufferedAmount(): number {
+    this.readings++;
+    return this.#buffered;
+  }
+  send(data: string | ArrayBufferLike | ArrayBufferView): void {
+    this.#buffered += typeof data === "string"
+      ? new TextEncoder().encode(data).length
+      : data.byteLength;
+  }
+  drain(): void {
+    this.#buffered = 0;
+  }
+  close(): void {}
+  addEventListener(): void {}
+  removeEventListener(): void {}
+}
+
+const limits = (sendHighWaterMark: number) => ({
+  maxMessageSize: 1 << 20,
+  maxQueuedMessages: 16,
+  sendHighWaterMark,
+});
+
+Deno.test("mustWait() stops a sender once more than the high-water mark is buffered, reading the buffer rarely", async () => {
+  const socket = new BufferingSocket();
+  const driver = new SocketDriver(limits(64 * 1024));
+  await driver.attach(socket);
+  for (const message of ["x".repeat(100), "é".repeat(100)]) {
+    socket.drain();
+    socket.readings = 0;
+    let sends = 0;
+    while (!driver.mustWait(message)) {
+      socket.send(message);
+      sends++;
+    }
+    const buffered = socket.bufferedAmount;
+    // Never stops early, never runs past the mark by more than a message.
+    assert.ok(buffered > 64 * 1024, `stopped at ${buffered} bytes`);
+    assert.ok(buffered <= 64 * 1024 + 200, `ran on to ${buffered} bytes`);
+    // Read only when the bound neared the mark (more often as the buffer
+    // fills): a few per cent of the sends, not one reading per send.
+    assert.ok(
+      socket.readings * 10 < sends,
+      `${socket.readings} readings for ${sends} sends`,
+    );
+  }
+});
+
+Deno.test("mustWait() lets a single message larger than the mark through an empty buffer", async () => {
+  const socket = new BufferingSocket();
+  const driver = new SocketDriver(limits(1024));
+  await driver.attach(socket);
+  const big = new Uint8Array(4096);
+  assert.equal(driver.mustWait(big), false);
+  socket.send(big);
+  assert.equal(driver.mustWait(big), true);
+  socket.drain();
+  assert.equal(driver.mustWait(big), false);
+});
