@@ -58,6 +58,8 @@ export interface DriverLimits {
   maxMessageSize: number;
   maxQueuedMessages: number;
   sendHighWaterMark: number;
+  /** Milliseconds a socket may take to open. @default {5000} */
+  openTimeoutMs?: number;
 }
 
 const OPEN = 1;
@@ -95,7 +97,8 @@ export class SocketDriver {
   #ended: Disconnect | null = null;
   #socketClosed = false;
   #onOpen: (() => void) | null = null;
-  #openTimer: ReturnType<typeof setTimeout> | undefined;
+  // When an unopened socket is given up (see the open-timeout sweeper).
+  openDeadline = 0;
   #drainWaiters: Waiter[] = [];
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #drainDelay = DRAIN_POLL_MIN_MS;
@@ -128,10 +131,14 @@ export class SocketDriver {
     this.#socket = socket;
     socket.binaryType = "arraybuffer";
     for (const type of EVENTS) socket.addEventListener(type, this);
+    attachedSockets++;
     if (this.#ended !== null || socket.readyState === OPEN) {
       return Promise.resolve();
     }
-    this.#openTimer = setTimeout(abandonUnopened, OPEN_TIMEOUT_MS, this);
+    const timeout = this.#limits.openTimeoutMs ?? OPEN_TIMEOUT_MS;
+    this.openDeadline = Date.now() + timeout;
+    unopened.add(this);
+    sweeper ??= setTimeout(sweepUnopened, Math.min(timeout, SWEEP_MS));
     return new Promise((resolve) => {
       this.#onOpen = resolve;
     });
@@ -139,9 +146,9 @@ export class SocketDriver {
 
   /** Gives up on a socket that never opened: the connection ends with 1006. */
   abandonUnopened(): void {
-    this.#openTimer = undefined;
     if (this.#onOpen === null || this.#socketClosed) return;
     this.#socketClosed = true;
+    detached();
     const socket = this.#socket!;
     for (const type of EVENTS) socket.removeEventListener(type, this);
     try {
@@ -172,10 +179,7 @@ export class SocketDriver {
   }
 
   #opened(): void {
-    if (this.#openTimer !== undefined) {
-      clearTimeout(this.#openTimer);
-      this.#openTimer = undefined;
-    }
+    unopened.delete(this);
     const onOpen = this.#onOpen;
     this.#onOpen = null;
     onOpen?.();
@@ -222,6 +226,7 @@ export class SocketDriver {
     // second one changes nothing.
     if (this.#socketClosed) return;
     this.#socketClosed = true;
+    detached();
     for (const type of EVENTS) this.#socket?.removeEventListener(type, this);
     // A peer that vanished (TCP reset) shows up as code 0 in Deno.
     this.end(code === 0 ? 1006 : code, reason);
@@ -395,6 +400,31 @@ function checkDrain(driver: SocketDriver): void {
   driver.checkDrain();
 }
 
-function abandonUnopened(driver: SocketDriver): void {
-  driver.abandonUnopened();
+// The open timeout: one timer for all connections rather than one each
+// (Deno's setTimeout builds a Node-style Timeout object, which costs more
+// than the rest of the bookkeeping). It runs while some socket has not
+// opened, and is cleared once no socket is attached at all, so nothing is
+// left pending when every connection has ended.
+const SWEEP_MS = 1_000;
+const unopened = new Set<SocketDriver>();
+let attachedSockets = 0;
+let sweeper: ReturnType<typeof setTimeout> | undefined;
+
+function sweepUnopened(): void {
+  sweeper = undefined;
+  const now = Date.now();
+  for (const driver of unopened) {
+    if (driver.openDeadline <= now) {
+      unopened.delete(driver);
+      driver.abandonUnopened();
+    }
+  }
+  if (unopened.size > 0) sweeper = setTimeout(sweepUnopened, SWEEP_MS);
+}
+
+function detached(): void {
+  if (--attachedSockets === 0 && sweeper !== undefined) {
+    clearTimeout(sweeper);
+    sweeper = undefined;
+  }
 }

@@ -67,3 +67,58 @@ Deno.test("mustWait() lets a single message larger than the mark through an empt
   socket.drain();
   assert.equal(driver.mustWait(big), false);
 });
+
+/** A socket that stays CONNECTING until told to open. */
+class PendingSocket implements WebSocketLike {
+  readyState = 0;
+  bufferedAmount = 0;
+  binaryType: BinaryType = "blob";
+  closes = 0;
+  #listener: EventListenerObject | undefined;
+  send(): void {}
+  close(): void {
+    this.closes++;
+  }
+  addEventListener(_type: string, listener: EventListenerObject): void {
+    this.#listener = listener;
+  }
+  removeEventListener(): void {}
+  emit(event: Event): void {
+    this.#listener?.handleEvent(event);
+  }
+}
+
+Deno.test("A socket that never opens is given up after the open timeout with 1006", async () => {
+  const socket = new PendingSocket();
+  const driver = new SocketDriver({ ...limits(1024), openTimeoutMs: 50 });
+  const started = performance.now();
+  await driver.attach(socket);
+  assert.ok(performance.now() - started >= 45, "not before the timeout");
+  assert.deepEqual(
+    { code: driver.ended?.code, reason: driver.ended?.reason },
+    { code: 1006, reason: "" },
+  );
+  assert.equal(socket.closes, 1);
+  assert.ok(driver.settled);
+  // The sanitizers check that no timer is left behind.
+});
+
+Deno.test("Sockets that open in time are never given up, and leave no timer", async () => {
+  const sockets = [new PendingSocket(), new PendingSocket()];
+  const drivers = sockets.map(() =>
+    new SocketDriver({ ...limits(1024), openTimeoutMs: 50 })
+  );
+  const opened = drivers.map((driver, i) => driver.attach(sockets[i]));
+  for (const socket of sockets) {
+    socket.readyState = 1;
+    socket.emit(new Event("open"));
+  }
+  await Promise.all(opened);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(drivers.map((driver) => driver.ended), [null, null]);
+  for (const socket of sockets) {
+    socket.readyState = 3;
+    socket.emit(new CloseEvent("close", { code: 1000 }));
+  }
+  assert.deepEqual(drivers.map((driver) => driver.ended?.code), [1000, 1000]);
+});
