@@ -898,21 +898,36 @@ export class WebSocket extends HTTPConnection {
     kind: Kind,
     quietEnd = false,
   ): Promise<string | Uint8Array | null> {
+    let item = this.#startData(action);
+    if (item instanceof Promise) item = this.#seen(await item);
+    return this.#endData(action, kind, item, quietEnd);
+  }
+
+  // The first half of a typed receive: an item now, or the promise of one.
+  #startData(action: string): Inbound | Promise<Inbound> {
     if (this.#applicationState !== CONNECTED) {
       throw notAccepted(action, this.#applicationState);
     }
-    let item = this.#next(action);
-    if (item === null) item = this.#next(action);
-    if (item instanceof Promise) item = this.#seen(await item);
+    const item = this.#next(action);
+    return item === null ? this.#next(action)! : item;
+  }
+
+  // The second half: the disconnect as an error (or null for the iterators,
+  // with no error to build and catch), and the message type checked.
+  #endData(
+    action: string,
+    kind: Kind,
+    item: Inbound,
+    quietEnd: boolean,
+  ): string | Uint8Array | null {
     if (item instanceof Disconnect) {
-      // The iterators end on it: no error to build and catch.
       if (quietEnd) return null;
       throw new WebSocketDisconnect(item.code, item.reason);
     }
     if (kind !== ANY && (typeof item === "string") !== (kind === TEXT)) {
-      throw wrongKind(action, kind, item!);
+      throw wrongKind(action, kind, item);
     }
-    return item!;
+    return item;
   }
 
   /**
@@ -1010,8 +1025,12 @@ export class WebSocket extends HTTPConnection {
    * @returns The messages.
    */
   async *iterText(): AsyncIterableIterator<string> {
+    // The receive inlined: an idle connection waits in this generator's
+    // frame alone.
     while (true) {
-      const text = await this.#receiveData("receive text", TEXT, true);
+      let item = this.#startData("receive text");
+      if (item instanceof Promise) item = this.#seen(await item);
+      const text = this.#endData("receive text", TEXT, item, true);
       if (text === null) return;
       yield text as string;
     }
@@ -1024,7 +1043,9 @@ export class WebSocket extends HTTPConnection {
    */
   async *iterBytes(): AsyncIterableIterator<Uint8Array> {
     while (true) {
-      const bytes = await this.#receiveData("receive bytes", BYTES, true);
+      let item = this.#startData("receive bytes");
+      if (item instanceof Promise) item = this.#seen(await item);
+      const bytes = this.#endData("receive bytes", BYTES, item, true);
       if (bytes === null) return;
       yield bytes as Uint8Array;
     }
@@ -1050,9 +1071,11 @@ export class WebSocket extends HTTPConnection {
     schema?: StandardSchemaV1<unknown, T>,
   ): AsyncIterableIterator<T> {
     while (true) {
-      const item = await this.#receiveData("receive JSON", ANY, true);
-      if (item === null) return;
-      yield await this.#parseJson(item, "text", schema);
+      let item = this.#startData("receive JSON");
+      if (item instanceof Promise) item = this.#seen(await item);
+      const data = this.#endData("receive JSON", ANY, item, true);
+      if (data === null) return;
+      yield await this.#parseJson(data, "text", schema);
     }
   }
 
