@@ -444,7 +444,10 @@ export interface HTTPConnectionInit {
   app: App;
   /** The request URL. */
   url: URL;
-  /** The request headers (a snapshot: Deno drops them after an upgrade). */
+  /**
+   * The request headers. A `WebSocket` given its request's own `headers`
+   * keeps a snapshot of them, since Deno drops them at the upgrade.
+   */
   headers: Headers;
   /** The peer's address, when known. */
   client?: { hostname: string; port: number } | null;
