@@ -1,0 +1,88 @@
+// The benchmark's pieces keep working: every server answers every workload
+// of the load generator, briefly, with figures that make sense. (What the
+// figures are is for `deno task bench`; here only that they exist.)
+import assert from "node:assert/strict";
+
+const HERE = new URL("../bench/", import.meta.url).pathname;
+
+async function withServer(
+  name: string,
+  test: (port: number, pid: number) => Promise<void>,
+): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--v8-flags=--expose-gc",
+      `${HERE}servers/${name}.ts`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let head = "";
+    while (!head.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`The ${name} server exited before listening`);
+      head += value;
+    }
+    await test(Number(/listening (\d+)/.exec(head)![1]), child.pid);
+  } finally {
+    await reader.cancel();
+    await child.stdin.close();
+    await child.status;
+  }
+}
+
+async function load(
+  port: number,
+  pid: number,
+  workload: string,
+  ...extra: string[]
+): Promise<Record<string, number>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-run=cat",
+      `${HERE}load.ts`,
+      `--workload=${workload}`,
+      `--url=ws://127.0.0.1:${port}`,
+      "--seconds=0.2",
+      "--warmup=0.1",
+      `--pid=${pid}`,
+      ...extra,
+    ],
+    stderr: "inherit",
+  }).output();
+  assert.ok(out.success, `load generator failed on ${workload}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim());
+}
+
+for (const server of ["raw", "wsapi", "hono"]) {
+  Deno.test(`bench: the ${server} server runs every workload`, async () => {
+    await withServer(server, async (port, pid) => {
+      const echo = await load(port, pid, "echo");
+      assert.ok(echo.messagesPerSecond > 0);
+      assert.ok(echo.loadCpu > 0);
+      const latency = await load(port, pid, "latency");
+      assert.ok(latency.roundTrips > 0);
+      assert.ok(0 < latency.p50Ms && latency.p50Ms <= latency.p99Ms);
+      const connect = await load(port, pid, "connect");
+      assert.ok(connect.connectionsPerSecond > 0);
+      const idle = await load(port, pid, "idle", "--connections=200");
+      assert.equal(idle.connections, 200);
+      assert.ok(idle.rss > 0);
+      const broadcast = await load(
+        port,
+        pid,
+        "broadcast",
+        "--connections=20",
+      );
+      assert.ok(broadcast.deliveriesPerSecond > 0);
+      assert.ok(broadcast.p99Ms >= broadcast.p50Ms);
+    });
+  });
+}
