@@ -131,7 +131,6 @@ export class SocketDriver {
     this.#socket = socket;
     socket.binaryType = "arraybuffer";
     for (const type of EVENTS) socket.addEventListener(type, this);
-    attachedSockets++;
     if (this.#ended !== null || socket.readyState === OPEN) {
       return Promise.resolve();
     }
@@ -148,7 +147,6 @@ export class SocketDriver {
   abandonUnopened(): void {
     if (this.#onOpen === null || this.#socketClosed) return;
     this.#socketClosed = true;
-    detached();
     const socket = this.#socket!;
     for (const type of EVENTS) socket.removeEventListener(type, this);
     try {
@@ -179,7 +177,7 @@ export class SocketDriver {
   }
 
   #opened(): void {
-    unopened.delete(this);
+    if (unopened.delete(this)) opened();
     const onOpen = this.#onOpen;
     this.#onOpen = null;
     onOpen?.();
@@ -226,7 +224,6 @@ export class SocketDriver {
     // second one changes nothing.
     if (this.#socketClosed) return;
     this.#socketClosed = true;
-    detached();
     for (const type of EVENTS) this.#socket?.removeEventListener(type, this);
     // A peer that vanished (TCP reset) shows up as code 0 in Deno.
     this.end(code === 0 ? 1006 : code, reason);
@@ -400,14 +397,12 @@ function checkDrain(driver: SocketDriver): void {
   driver.checkDrain();
 }
 
-// The open timeout: one timer for all connections rather than one each
-// (Deno's setTimeout builds a Node-style Timeout object, which costs more
-// than the rest of the bookkeeping). It runs while some socket has not
-// opened, and is cleared once no socket is attached at all, so nothing is
-// left pending when every connection has ended.
+// The open timeout: one timer for all the sockets that have not opened yet
+// rather than one each (Deno's setTimeout builds a Node-style Timeout, which
+// costs more than the rest of the bookkeeping). It is cleared as soon as no
+// socket is waiting to open, so nothing is left pending.
 const SWEEP_MS = 1_000;
 const unopened = new Set<SocketDriver>();
-let attachedSockets = 0;
 let sweeper: ReturnType<typeof setTimeout> | undefined;
 
 function sweepUnopened(): void {
@@ -422,8 +417,8 @@ function sweepUnopened(): void {
   if (unopened.size > 0) sweeper = setTimeout(sweepUnopened, SWEEP_MS);
 }
 
-function detached(): void {
-  if (--attachedSockets === 0 && sweeper !== undefined) {
+function opened(): void {
+  if (unopened.size === 0 && sweeper !== undefined) {
     clearTimeout(sweeper);
     sweeper = undefined;
   }
