@@ -262,8 +262,17 @@ function report(workload: string): void {
     const runs = results[workload][name];
     const row = [name];
     for (const [key, , unit] of figures) {
-      const value = median(runs.map((run) => run[key]));
-      row.push(format(value, unit));
+      const values = runs.map((run) => run[key]);
+      const value = median(values);
+      // The spread over the rounds, so that noise is not read as a difference.
+      const spread = values.length > 1 && value > 0
+        ? ` ±${
+          Math.round(
+            (Math.max(...values) - Math.min(...values)) / value * 50,
+          )
+        }%`
+        : "";
+      row.push(format(value, unit) + spread);
       row.push(
         raw === undefined
           ? "-"
