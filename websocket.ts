@@ -1027,16 +1027,10 @@ export class WebSocket extends HTTPConnection {
    *
    * @returns The messages.
    */
-  async *iterText(): AsyncIterableIterator<string> {
-    // The receive inlined: an idle connection waits in this generator's
-    // frame alone.
-    while (true) {
-      let item = this.#startData("receive text");
-      if (item instanceof Promise) item = this.#seen(await item);
-      const text = this.#endData("receive text", TEXT, item, true);
-      if (text === null) return;
-      yield text as string;
-    }
+  iterText(): AsyncIterableIterator<string> {
+    return this.#iterate("receive text", TEXT) as AsyncIterableIterator<
+      string
+    >;
   }
 
   /**
@@ -1044,13 +1038,24 @@ export class WebSocket extends HTTPConnection {
    *
    * @returns The messages.
    */
-  async *iterBytes(): AsyncIterableIterator<Uint8Array> {
+  iterBytes(): AsyncIterableIterator<Uint8Array> {
+    return this.#iterate("receive bytes", BYTES) as AsyncIterableIterator<
+      Uint8Array
+    >;
+  }
+
+  // The typed iterators, with the receive inlined: an idle connection waits
+  // in this generator's frame alone.
+  async *#iterate(
+    action: string,
+    kind: Kind,
+  ): AsyncIterableIterator<string | Uint8Array> {
     while (true) {
-      let item = this.#startData("receive bytes");
+      let item = this.#startData(action);
       if (item instanceof Promise) item = this.#seen(await item);
-      const bytes = this.#endData("receive bytes", BYTES, item, true);
-      if (bytes === null) return;
-      yield bytes as Uint8Array;
+      const data = this.#endData(action, kind, item, true);
+      if (data === null) return;
+      yield data;
     }
   }
 
@@ -1073,11 +1078,7 @@ export class WebSocket extends HTTPConnection {
   async *iterJson<T>(
     schema?: StandardSchemaV1<unknown, T>,
   ): AsyncIterableIterator<T> {
-    while (true) {
-      let item = this.#startData("receive JSON");
-      if (item instanceof Promise) item = this.#seen(await item);
-      const data = this.#endData("receive JSON", ANY, item, true);
-      if (data === null) return;
+    for await (const data of this.#iterate("receive JSON", ANY)) {
       yield await this.#parseJson(data, "text", schema);
     }
   }
