@@ -4,6 +4,8 @@
 export interface Served {
   readonly port: number;
   readonly banner: string;
+  /** What the server wrote to stderr after its banner, so far. */
+  readonly output: string;
   /** Sends `signal` and waits for the exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
@@ -47,13 +49,21 @@ export async function serve(
     throw error;
   }
   // Keep draining stderr so the child never blocks on a full pipe.
+  let output = "";
   const drained = (async () => {
-    while (!(await stderr.read()).done) { /* discard */ }
+    while (true) {
+      const { value, done } = await stderr.read();
+      if (done) return;
+      output += value;
+    }
   })();
   let stopped: Promise<Deno.CommandStatus> | null = null;
   return {
     port: Number(listening.exec(banner)![1]),
     banner,
+    get output() {
+      return output;
+    },
     stop(signal: Deno.Signal = "SIGTERM") {
       stopped ??= (async () => {
         try {

@@ -28,3 +28,23 @@ Deno.test("deno serve --parallel runs the echo example, and SIGINT closes client
   // The signal ends the process once every isolate has shut down.
   assert.equal(status.signal, "SIGINT");
 });
+
+Deno.test("A handler that accepts at once leaves the request's signal alone: no legacy-abort notice", async () => {
+  // Touching request.signal makes Deno create it, abort it with a
+  // DOMException at the upgrade, and print a notice about its legacy
+  // behaviour. The library watches it only for handshakes that wait.
+  const server = await serve("examples/echo/main.ts");
+  try {
+    const clients = await Promise.all(
+      Array.from({ length: 3 }, () => ChatClient.open(server.port, "/ws")),
+    );
+    clients.forEach((client, i) => client.send(`m${i}`));
+    await Promise.all(
+      clients.map((client, i) => client.expect(`Message text was: m${i}`)),
+    );
+    await Promise.all(clients.map((client) => client.close()));
+  } finally {
+    await server.stop("SIGKILL");
+  }
+  assert.doesNotMatch(server.output, /legacy behavior/);
+});
