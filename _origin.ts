@@ -11,8 +11,9 @@ export function originRefusal(
   policy: OriginPolicy | undefined,
   request: Request,
 ): string | null {
+  if (policy === "*") return null;
   const origin = request.headers.get("origin");
-  if (origin === null || policy === "*") return null;
+  if (origin === null) return null;
   if (typeof policy === "function") {
     return policy(origin, request) ? null : "refused by allowedOrigins";
   }

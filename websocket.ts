@@ -501,7 +501,12 @@ export interface WebSocketInit extends HTTPConnectionInit {
 // Module-internal access to HTTPConnection's private state.
 const snapshot = {} as {
   webSocketScheme(conn: HTTPConnection): void;
-  headers(conn: HTTPConnection, headers: Headers): void;
+  /** Keeps `headers`; returns the value of the `wanted` one, if any. */
+  headers(
+    conn: HTTPConnection,
+    headers: Headers,
+    wanted: string,
+  ): string | null;
 };
 
 /**
@@ -572,11 +577,17 @@ export class HTTPConnection {
     snapshot.webSocketScheme = (conn) => {
       conn.#webSocketScheme = true;
     };
-    snapshot.headers = (conn, headers) => {
+    snapshot.headers = (conn, headers, wanted) => {
       const list: string[] = [];
-      for (const [name, value] of headers) list.push(name, value);
+      let found: string | null = null;
+      // Iteration yields lowercase names, each once (values combined).
+      for (const [name, value] of headers) {
+        list.push(name, value);
+        if (name === wanted) found = value;
+      }
       conn.#headerList = list;
       conn.#headers = undefined;
+      return found;
     };
   }
 
@@ -746,11 +757,11 @@ export class WebSocket extends HTTPConnection {
   constructor(init: WebSocketInit) {
     super(init);
     snapshot.webSocketScheme(this);
-    const offered = init.headers.get("sec-websocket-protocol");
-    // Deno empties a request's headers at the upgrade: keep them.
-    if (init.headers === init.request.headers) {
-      snapshot.headers(this, init.headers);
-    }
+    // Deno empties a request's headers at the upgrade: keep them (one call
+    // into the runtime for all of them, then no more for single ones).
+    const offered = init.headers === init.request.headers
+      ? snapshot.headers(this, init.headers, "sec-websocket-protocol")
+      : init.headers.get("sec-websocket-protocol");
     this.subprotocols = offered === null || offered.trim() === ""
       ? []
       : offered.trim().split(OFFERED_SEPARATOR);
