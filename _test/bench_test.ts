@@ -2,6 +2,7 @@
 // of the load generator, briefly, with figures that make sense. (What the
 // figures are is for `deno task bench`; here only that they exist.)
 import assert from "node:assert/strict";
+import { spawnServer } from "../bench/_spawn.ts";
 
 const HERE = new URL("../bench/", import.meta.url).pathname;
 
@@ -9,30 +10,16 @@ async function withServer(
   name: string,
   test: (port: number, pid: number) => Promise<void>,
 ): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--v8-flags=--expose-gc",
-      `${HERE}servers/${name}.ts`,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const server = await spawnServer(Deno.execPath(), [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--v8-flags=--expose-gc",
+    `${HERE}servers/${name}.ts`,
+  ]);
   try {
-    let head = "";
-    while (!head.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`The ${name} server exited before listening`);
-      head += value;
-    }
-    await test(Number(/listening (\d+)/.exec(head)![1]), child.pid);
+    await test(server.port, server.pid);
   } finally {
-    await reader.cancel();
-    await child.stdin.close();
-    await child.status;
+    await server.stop();
   }
 }
 

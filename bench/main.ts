@@ -9,6 +9,7 @@
 //   deno task bench:full         longer windows, more rounds, 10,000 idle connections
 //   deno task bench --servers=raw,wsapi --workloads=echo,latency --rounds=5
 import { parseArgs } from "node:util";
+import { type SpawnedServer, spawnServer } from "./_spawn.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -114,13 +115,7 @@ const pin = (core: number, args: string[]): [string, string[]] =>
     ? ["taskset", ["-c", String(core), Deno.execPath(), ...args]]
     : [Deno.execPath(), args];
 
-interface Server {
-  port: number;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function startServer(name: string): Promise<Server> {
+function startServer(name: string): Promise<SpawnedServer> {
   const [command, args] = pin(0, [
     "run",
     "--allow-net=127.0.0.1",
@@ -129,34 +124,11 @@ async function startServer(name: string): Promise<Server> {
     "--v8-flags=--expose-gc",
     `${HERE}servers/${name}.ts`,
   ]);
-  const child = new Deno.Command(command, {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let head = "";
-  while (!head.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`The ${name} server exited before listening`);
-    head += value;
-  }
-  reader.cancel().catch(() => {});
-  return {
-    port: Number(/listening (\d+)/.exec(head)![1]),
-    pid: child.pid,
-    async stop() {
-      await child.stdin.close();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-      await child.status;
-      clearTimeout(timer);
-    },
-  };
+  return spawnServer(command, args);
 }
 
 async function load(
-  server: Server,
+  server: SpawnedServer,
   workload: string,
   extra: string[],
 ): Promise<Record<string, number>> {

@@ -12,6 +12,7 @@
 // client sends "bye"), or the client vanishes (its TCP connection is reset
 // without a close frame). A new connection replaces it at once.
 import { parseArgs } from "node:util";
+import { spawnServer } from "../bench/_spawn.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -56,28 +57,13 @@ interface Stats {
   accepted: number;
 }
 
-const server = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--allow-net=127.0.0.1",
-    "--v8-flags=--expose-gc",
-    new URL("./server.ts", import.meta.url).pathname,
-  ],
-  stdin: "piped",
-  stdout: "piped",
-  stderr: "inherit",
-}).spawn();
-const lines = server.stdout.pipeThrough(new TextDecoderStream());
-const reader = lines.getReader();
-let head = "";
-while (!head.includes("\n")) {
-  const { value, done } = await reader.read();
-  if (done) throw new Error("The soak server exited before listening");
-  head += value;
-}
-reader.releaseLock();
-lines.cancel().catch(() => {});
-const port = Number(/listening (\d+)/.exec(head)![1]);
+const server = await spawnServer(Deno.execPath(), [
+  "run",
+  "--allow-net=127.0.0.1",
+  "--v8-flags=--expose-gc",
+  new URL("./server.ts", import.meta.url).pathname,
+], { stderr: "inherit" });
+const { port } = server;
 const url = `ws://127.0.0.1:${port}/echo`;
 
 async function stats(): Promise<Stats> {
@@ -286,13 +272,10 @@ for (let i = 0; i < 100 && after.connections > 0; i++) {
   after = await stats();
 }
 report("after", after);
-server.stdin.close();
 const exitStarted = Date.now();
 // Deno's server.shutdown() also waits for sockets of vanished clients that
 // its idle-timeout timers still hold (up to 60 s).
-const killer = setTimeout(() => server.kill("SIGKILL"), 120_000);
-const exit = await server.status;
-clearTimeout(killer);
+const exit = await server.stop(120_000);
 console.log(
   `server exit: ${
     exit.success ? "clean" : `failed (signal ${exit.signal})`
