@@ -23,6 +23,8 @@ export const connectionControl: {
    * report why.
    */
   sendNow(ws: WebSocket, data: string | Uint8Array): boolean;
+  /** Whether the connection is over on both sides (`closed` has settled). */
+  settled(ws: WebSocket): boolean;
 } = {
   end() {
     throw new Error("websocket.ts did not register its connection control");
@@ -31,6 +33,9 @@ export const connectionControl: {
     throw new Error("websocket.ts did not register its connection control");
   },
   sendNow() {
+    throw new Error("websocket.ts did not register its connection control");
+  },
+  settled() {
     throw new Error("websocket.ts did not register its connection control");
   },
 };

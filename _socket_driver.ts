@@ -53,6 +53,19 @@ export class Disconnect {
 /** What `next()` yields: a text or binary message, or the end. */
 export type Inbound = string | Uint8Array | Disconnect;
 
+/**
+ * Who takes the next item: a promise's resolve function, or an object that
+ * waits without a promise of its own (the message iterators).
+ */
+export type Receiver = ((item: Inbound) => void) | {
+  deliver(item: Inbound): void;
+};
+
+function hand(receiver: Receiver, item: Inbound): void {
+  if (typeof receiver === "function") receiver(item);
+  else receiver.deliver(item);
+}
+
 /** Limits applied by the driver. */
 export interface DriverLimits {
   maxMessageSize: number;
@@ -82,26 +95,32 @@ interface Waiter {
   reject(reason: unknown): void;
 }
 
+// While senders wait for the outbound buffer to drain.
+interface Drain {
+  waiters: Waiter[];
+  timer: ReturnType<typeof setTimeout> | undefined;
+  delay: number;
+}
+
 /** Drives one socket for one connection. */
 export class SocketDriver {
   #socket: WebSocketLike | null = null;
   #limits: DriverLimits;
-  // Inbound queue: an array with a moving head, compacted when drained, so a
-  // steady stream costs no allocation per message.
-  #items: (Inbound | undefined)[] = [];
+  // Per-connection state is kept small (an idle connection holds this and
+  // little else): what only some connections need is made on first use.
+  //
+  // Inbound queue: an array with a moving head, made when a message must
+  // wait for its receiver and dropped once read, so that a steady stream
+  // costs no allocation per message and an idle connection none at all.
+  #items: (Inbound | undefined)[] | null = null;
   #head = 0;
-  #queuedMessages = 0;
   // Who waits for the next item: usually one receiver, rarely several.
-  #receiver: ((item: Inbound) => void) | null = null;
-  #moreReceivers: ((item: Inbound) => void)[] | null = null;
+  #receiver: Receiver | null = null;
+  #moreReceivers: Receiver[] | null = null;
   #ended: Disconnect | null = null;
   #socketClosed = false;
   #onOpen: (() => void) | null = null;
-  // When an unopened socket is given up (see the open-timeout sweeper).
-  openDeadline = 0;
-  #drainWaiters: Waiter[] = [];
-  #drainTimer: ReturnType<typeof setTimeout> | undefined;
-  #drainDelay = DRAIN_POLL_MIN_MS;
+  #drain: Drain | null = null;
   // At least the socket's bufferedAmount: its last reading plus what was
   // sent since (see mustWait).
   #bufferedBound = 0;
@@ -130,13 +149,14 @@ export class SocketDriver {
   attach(socket: WebSocketLike): Promise<void> {
     this.#socket = socket;
     socket.binaryType = "arraybuffer";
-    for (const type of EVENTS) socket.addEventListener(type, this);
+    socket.addEventListener("message", this);
+    socket.addEventListener("close", this);
     if (this.#ended !== null || socket.readyState === OPEN) {
       return Promise.resolve();
     }
+    socket.addEventListener("open", this);
     const timeout = this.#limits.openTimeoutMs ?? OPEN_TIMEOUT_MS;
-    this.openDeadline = Date.now() + timeout;
-    unopened.add(this);
+    unopened.set(this, Date.now() + timeout);
     sweeper ??= setTimeout(sweepUnopened, Math.min(timeout, SWEEP_MS));
     return new Promise((resolve) => {
       this.#onOpen = resolve;
@@ -179,8 +199,11 @@ export class SocketDriver {
   #opened(): void {
     if (unopened.delete(this)) opened();
     const onOpen = this.#onOpen;
+    if (onOpen === null) return;
     this.#onOpen = null;
-    onOpen?.();
+    // Not needed any more; a listener costs memory as long as the socket.
+    this.#socket!.removeEventListener("open", this);
+    onOpen();
   }
 
   #onMessage(data: unknown): void {
@@ -208,15 +231,16 @@ export class SocketDriver {
     }
     const receiver = this.#takeReceiver();
     if (receiver !== null) {
-      receiver(item);
+      hand(receiver, item);
       return;
     }
-    if (this.#queuedMessages >= this.#limits.maxQueuedMessages) {
+    // Only messages are queued before the end (see end()).
+    const items = this.#items ??= [];
+    if (items.length - this.#head >= this.#limits.maxQueuedMessages) {
       this.fail(1008, "Too many unread messages");
       return;
     }
-    this.#queuedMessages++;
-    this.#items.push(item);
+    items.push(item);
   }
 
   #onClose(code: number, reason: string): void {
@@ -250,14 +274,14 @@ export class SocketDriver {
     const end = new Disconnect(code, reason);
     this.#ended = end;
     const receiver = this.#takeReceiver();
-    if (receiver !== null) receiver(end);
-    else this.#items.push(end);
+    if (receiver !== null) hand(receiver, end);
+    else (this.#items ??= []).push(end);
     // Every further receiver sees the end too (there may be several waiting).
     for (let next = this.#takeReceiver(); next !== null;) {
-      next(end);
+      hand(next, end);
       next = this.#takeReceiver();
     }
-    if (this.#drainWaiters.length > 0 || this.#drainTimer !== undefined) {
+    if (this.#drain !== null) {
       this.#rejectDrainWaiters(new WebSocketDisconnect(code, reason));
     }
     if (this.#socket === null || this.#socketClosed) this.#settle();
@@ -277,27 +301,42 @@ export class SocketDriver {
 
   /** The next inbound item; a Promise only when nothing is queued yet. */
   next(): Inbound | Promise<Inbound> {
-    if (this.#head < this.#items.length) {
-      const item = this.#items[this.#head]!;
-      this.#items[this.#head++] = undefined;
-      if (this.#head === this.#items.length) {
-        this.#items.length = 0;
-        this.#head = 0;
-      } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-        this.#items.splice(0, this.#head);
-        this.#head = 0;
-      }
-      if (!(item instanceof Disconnect)) this.#queuedMessages--;
-      return item;
-    }
-    if (this.#ended !== null) return this.#ended;
-    return new Promise((resolve) => {
-      if (this.#receiver === null) this.#receiver = resolve;
-      else (this.#moreReceivers ??= []).push(resolve);
-    });
+    const item = this.#dequeue();
+    if (item !== undefined) return item;
+    return new Promise((resolve) => this.#wait(resolve));
   }
 
-  #takeReceiver(): ((item: Inbound) => void) | null {
+  /**
+   * The next inbound item if there is one; otherwise `receiver` is handed
+   * the next one when it comes, and this returns `undefined`.
+   */
+  take(receiver: Receiver): Inbound | undefined {
+    const item = this.#dequeue();
+    if (item === undefined) this.#wait(receiver);
+    return item;
+  }
+
+  #wait(receiver: Receiver): void {
+    if (this.#receiver === null) this.#receiver = receiver;
+    else (this.#moreReceivers ??= []).push(receiver);
+  }
+
+  #dequeue(): Inbound | undefined {
+    const items = this.#items;
+    if (items === null) return this.#ended ?? undefined;
+    const item = items[this.#head]!;
+    items[this.#head++] = undefined;
+    if (this.#head === items.length) {
+      this.#items = null;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= items.length) {
+      items.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  #takeReceiver(): Receiver | null {
     const receiver = this.#receiver;
     if (receiver === null) return null;
     const more = this.#moreReceivers;
@@ -312,7 +351,7 @@ export class SocketDriver {
    * since) would pass the high-water mark.
    */
   mustWait(data: string | Uint8Array | ArrayBuffer): boolean {
-    if (this.#drainWaiters.length > 0) return true;
+    if (this.#drain !== null) return true;
     const socket = this.#socket;
     if (socket === null) return false;
     // A string's UTF-8 form is at most 3 bytes per UTF-16 code unit.
@@ -334,38 +373,39 @@ export class SocketDriver {
    */
   drain(): Promise<void> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#drainWaiters.push({ resolve, reject });
-    if (this.#drainTimer === undefined) {
-      this.#drainTimer = setTimeout(checkDrain, this.#drainDelay, this);
+    let drain = this.#drain;
+    if (drain === null) {
+      drain = this.#drain = {
+        waiters: [],
+        delay: DRAIN_POLL_MIN_MS,
+        timer: setTimeout(checkDrain, DRAIN_POLL_MIN_MS, this),
+      };
     }
+    drain.waiters.push({ resolve, reject });
     return promise;
   }
 
   /** Called by the drain timer. */
   checkDrain(): void {
-    this.#drainTimer = undefined;
+    const drain = this.#drain;
     const socket = this.#socket;
-    if (socket === null || this.#ended !== null) return;
+    // (An end rejects the waiters and stops the timer.)
+    if (drain === null || socket === null) return;
     if (socket.bufferedAmount > this.#limits.sendHighWaterMark) {
-      this.#drainDelay = Math.min(this.#drainDelay * 2, DRAIN_POLL_MAX_MS);
-      this.#drainTimer = setTimeout(checkDrain, this.#drainDelay, this);
+      drain.delay = Math.min(drain.delay * 2, DRAIN_POLL_MAX_MS);
+      drain.timer = setTimeout(checkDrain, drain.delay, this);
       return;
     }
-    this.#drainDelay = DRAIN_POLL_MIN_MS;
+    this.#drain = null;
     this.#bufferedBound = socket.bufferedAmount;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const waiter of waiters) waiter.resolve();
+    for (const waiter of drain.waiters) waiter.resolve();
   }
 
   #rejectDrainWaiters(error: WebSocketDisconnect): void {
-    if (this.#drainTimer !== undefined) {
-      clearTimeout(this.#drainTimer);
-      this.#drainTimer = undefined;
-    }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const waiter of waiters) waiter.reject(error);
+    const drain = this.#drain!;
+    this.#drain = null;
+    clearTimeout(drain.timer);
+    for (const waiter of drain.waiters) waiter.reject(error);
   }
 
   /** Aborted when the connection is completely over. Created on first use. */
@@ -402,14 +442,15 @@ function checkDrain(driver: SocketDriver): void {
 // costs more than the rest of the bookkeeping). It is cleared as soon as no
 // socket is waiting to open, so nothing is left pending.
 const SWEEP_MS = 1_000;
-const unopened = new Set<SocketDriver>();
+// Each socket still opening, with the time it is given up at.
+const unopened = new Map<SocketDriver, number>();
 let sweeper: ReturnType<typeof setTimeout> | undefined;
 
 function sweepUnopened(): void {
   sweeper = undefined;
   const now = Date.now();
-  for (const driver of unopened) {
-    if (driver.openDeadline <= now) {
+  for (const [driver, deadline] of unopened) {
+    if (deadline <= now) {
       unopened.delete(driver);
       driver.abandonUnopened();
     }

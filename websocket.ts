@@ -13,7 +13,9 @@ import {
 import type { ValidationIssue } from "./errors.ts";
 import {
   Disconnect,
+  type DriverLimits,
   type Inbound,
+  type Receiver,
   SocketDriver,
   type WebSocketLike,
 } from "./_socket_driver.ts";
@@ -445,8 +447,8 @@ export interface HTTPConnectionInit {
   /** The request URL. */
   url: URL;
   /**
-   * The request headers. A `WebSocket` given its request's own `headers`
-   * keeps a snapshot of them, since Deno drops them at the upgrade.
+   * The request headers. A `WebSocket` reads its request's own `headers`
+   * before the upgrade, so that Deno keeps them afterwards.
    */
   headers: Headers;
   /** The peer's address, when known. */
@@ -500,13 +502,7 @@ export interface WebSocketInit extends HTTPConnectionInit {
 
 // Module-internal access to HTTPConnection's private state.
 const snapshot = {} as {
-  webSocketScheme(conn: HTTPConnection): void;
-  /** Keeps `headers`; returns the value of the `wanted` one, if any. */
-  headers(
-    conn: HTTPConnection,
-    headers: Headers,
-    wanted: string,
-  ): string | null;
+  deferWebSocketUrl(conn: HTTPConnection): void;
 };
 
 /**
@@ -550,11 +546,10 @@ export class HTTPConnection {
   readonly client: { hostname: string; port: number } | null;
   /** The application serving this connection. */
   readonly app: App;
-  #url: URL;
-  #webSocketScheme = false;
-  #headers: Headers | undefined;
-  // Flat name/value pairs the headers are built from on first use.
-  #headerList: string[] | undefined;
+  // For a WebSocket, its URL's text until first use: an idle connection
+  // keeps no URL object.
+  #url: URL | string;
+  #headers: Headers;
   #cookies: Record<string, string> | undefined;
   #state: Record<string, unknown> | undefined;
 
@@ -572,54 +567,33 @@ export class HTTPConnection {
   }
 
   static {
-    // For WebSocket: a ws:/wss: URL, made on first use (a protocol change
-    // reparses the URL), and headers kept as a flat snapshot until read.
-    snapshot.webSocketScheme = (conn) => {
-      conn.#webSocketScheme = true;
-    };
-    snapshot.headers = (conn, headers, wanted) => {
-      const list: string[] = [];
-      let found: string | null = null;
-      // Iteration yields lowercase names, each once (values combined).
-      for (const [name, value] of headers) {
-        list.push(name, value);
-        if (name === wanted) found = value;
-      }
-      conn.#headerList = list;
-      conn.#headers = undefined;
-      return found;
+    snapshot.deferWebSocketUrl = (conn) => {
+      conn.#url = (conn.#url as URL).href;
     };
   }
 
   /** The request URL (`ws:`/`wss:` for a WebSocket). */
   get url(): URL {
     const url = this.#url;
-    if (this.#webSocketScheme) {
-      this.#webSocketScheme = false;
-      if (url.protocol === "http:") url.protocol = "ws:";
-      else if (url.protocol === "https:") url.protocol = "wss:";
-    }
-    return url;
+    if (typeof url !== "string") return url;
+    // Parsed once, with the WebSocket scheme (setting `protocol` reparses).
+    return this.#url = new URL(
+      url.startsWith("http:")
+        ? "ws:" + url.slice(5)
+        : url.startsWith("https:")
+        ? "wss:" + url.slice(6)
+        : url,
+    );
   }
 
   /** The request headers. */
   get headers(): Headers {
-    if (this.#headers === undefined) {
-      const list = this.#headerList!;
-      const headers = new Headers();
-      for (let i = 0; i < list.length; i += 2) {
-        headers.append(list[i], list[i + 1]);
-      }
-      this.#headers = headers;
-      this.#headerList = undefined;
-    }
     return this.#headers;
   }
 
   /** The query string's parameters. */
   get queryParams(): URLSearchParams {
-    // The query is the same under either scheme.
-    return this.#url.searchParams;
+    return this.url.searchParams;
   }
 
   /** Cookies from the `Cookie` header, parsed on first use. */
@@ -647,6 +621,8 @@ export class HTTPConnection {
 }
 
 const OFFERED_SEPARATOR = /\s*,\s*/;
+// Shared by the connections whose client offered none.
+const NO_SUBPROTOCOLS: string[] = Object.freeze([]) as unknown as string[];
 // Headers the handshake itself sets; an application must not override them.
 const RESERVED_ACCEPT_HEADERS = new Set([
   "connection",
@@ -691,6 +667,135 @@ const ANY = 0;
 const TEXT = 1;
 const BYTES = 2;
 type Kind = typeof ANY | typeof TEXT | typeof BYTES;
+
+const ITERATOR_ACTIONS = ["receive JSON", "receive text", "receive bytes"];
+
+// Connections whose client is watched once the code that built them has
+// run: one microtask for all built in the same turn, no closure each.
+const toWatch: WebSocket[] = [];
+let watchClients: () => void;
+
+// Connections of one route have the same limits: they share one object.
+let lastLimits: DriverLimits | undefined;
+
+function limitsOf(init: WebSocketInit): DriverLimits {
+  const maxMessageSize = init.maxMessageSize ?? 1024 * 1024;
+  const maxQueuedMessages = init.maxQueuedMessages ?? 1024;
+  const sendHighWaterMark = init.sendHighWaterMark ?? 1024 * 1024;
+  const last = lastLimits;
+  if (
+    last !== undefined && last.maxMessageSize === maxMessageSize &&
+    last.maxQueuedMessages === maxQueuedMessages &&
+    last.sendHighWaterMark === sendHighWaterMark
+  ) return last;
+  return lastLimits = Object.freeze({
+    maxMessageSize,
+    maxQueuedMessages,
+    sendHighWaterMark,
+  });
+}
+
+function receivedDisconnect(action: string): Error {
+  return new Error(
+    `Cannot ${action}: the disconnect message was already received (client state DISCONNECTED): stop receiving once the client has gone`,
+  );
+}
+
+// Module-internal access to the receive steps of WebSocket, for the
+// iterators.
+const receiving = {} as {
+  take(ws: WebSocket, kind: Kind, receiver: Receiver): Inbound | undefined;
+  /** The item's data; null for the end; throws for the wrong kind. */
+  end(ws: WebSocket, kind: Kind, item: Inbound): string | Uint8Array | null;
+};
+
+type Data = string | Uint8Array;
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  value: undefined,
+  done: true,
+});
+
+// What iterText(), iterBytes() and iterJson() iterate: written out rather
+// than an async generator, whose suspended frame every idle connection
+// would keep, and which takes more steps per message. It waits for the
+// next message as the driver's receiver (deliver()), so a message that is
+// already queued costs no promise but next()'s own.
+class MessageIterator implements AsyncIterableIterator<Data> {
+  #ws: WebSocket;
+  #kind: Kind;
+  #done = false;
+  #resolve:
+    | ((result: Promise<never> | IteratorResult<Data, undefined>) => void)
+    | null = null;
+
+  constructor(ws: WebSocket, kind: Kind) {
+    this.#ws = ws;
+    this.#kind = kind;
+  }
+
+  next(): Promise<IteratorResult<Data, undefined>> {
+    if (this.#done) return Promise.resolve(DONE);
+    // A next() while another waits (only when called by hand, never by
+    // for await) takes the message after that one.
+    if (this.#resolve !== null) {
+      return new Promise<Inbound>((resolve) => {
+        const item = receiving.take(this.#ws, this.#kind, resolve);
+        if (item !== undefined) resolve(item);
+      }).then((item) => this.#result(item), (error) => this.#fail(error));
+    }
+    try {
+      const item = receiving.take(this.#ws, this.#kind, this);
+      if (item !== undefined) return Promise.resolve(this.#result(item));
+    } catch (error) {
+      return this.#fail(error);
+    }
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  /** The driver's receiver: the item this iterator waits for. */
+  deliver(item: Inbound): void {
+    const resolve = this.#resolve!;
+    this.#resolve = null;
+    let result: IteratorResult<Data, undefined>;
+    try {
+      result = this.#result(item);
+    } catch (error) {
+      // (A waiting iterator keeps no reject function: one less per socket.)
+      resolve(Promise.reject(error));
+      return;
+    }
+    resolve(result);
+  }
+
+  #result(item: Inbound): IteratorResult<Data, undefined> {
+    let data: Data | null;
+    try {
+      data = receiving.end(this.#ws, this.#kind, item);
+    } catch (error) {
+      this.#done = true;
+      throw error;
+    }
+    if (data !== null) return { value: data, done: false };
+    this.#done = true;
+    return DONE;
+  }
+
+  #fail(error: unknown): Promise<never> {
+    this.#done = true;
+    return Promise.reject(error);
+  }
+
+  return(): Promise<IteratorResult<Data, undefined>> {
+    this.#done = true;
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
 
 function wrongKind(action: string, kind: Kind, item: Inbound): TypeError {
   return new TypeError(
@@ -756,21 +861,19 @@ export class WebSocket extends HTTPConnection {
    */
   constructor(init: WebSocketInit) {
     super(init);
-    snapshot.webSocketScheme(this);
-    // Deno empties a request's headers at the upgrade: keep them (one call
-    // into the runtime for all of them, then no more for single ones).
-    const offered = init.headers === init.request.headers
-      ? snapshot.headers(this, init.headers, "sec-websocket-protocol")
-      : init.headers.get("sec-websocket-protocol");
+    snapshot.deferWebSocketUrl(this);
+    // Deno reads a request's headers one by one from the runtime, until
+    // the upgrade closes the request: a read of them all before (any
+    // method but get()) makes Deno copy them into the Headers object, which
+    // then serves them for the connection's life. has() makes that copy
+    // with the least besides (iterating would also sort and cache them).
+    init.headers.has("sec-websocket-protocol");
+    const offered = init.headers.get("sec-websocket-protocol");
     this.subprotocols = offered === null || offered.trim() === ""
-      ? []
+      ? NO_SUBPROTOCOLS
       : offered.trim().split(OFFERED_SEPARATOR);
     this.#init = init;
-    this.#driver = new SocketDriver({
-      maxMessageSize: init.maxMessageSize ?? 1024 * 1024,
-      maxQueuedMessages: init.maxQueuedMessages ?? 1024,
-      sendHighWaterMark: init.sendHighWaterMark ?? 1024 * 1024,
-    });
+    this.#driver = new SocketDriver(limitsOf(init));
     // A client that leaves while the handler is still deciding: Deno aborts
     // the request's signal, and must then never be asked to upgrade (it
     // would keep that upgrade pending forever, and server.shutdown() would
@@ -778,7 +881,7 @@ export class WebSocket extends HTTPConnection {
     // the code that created this connection has run: a handler that accepts
     // at once (no awaited dependency) never pays for the signal, which Deno
     // creates on first use and aborts with a costly DOMException.
-    queueMicrotask(() => this.#watchClient());
+    if (toWatch.push(this) === 1) queueMicrotask(watchClients);
   }
 
   #watchClient(): void {
@@ -803,6 +906,18 @@ export class WebSocket extends HTTPConnection {
   }
 
   static {
+    watchClients = () => {
+      try {
+        // (Code run here may build connections: the list may grow.)
+        for (let i = 0; i < toWatch.length; i++) toWatch[i].#watchClient();
+      } finally {
+        toWatch.length = 0;
+      }
+    };
+    receiving.take = (ws, kind, receiver) =>
+      ws.#take(ITERATOR_ACTIONS[kind], receiver);
+    receiving.end = (ws, kind, item) =>
+      ws.#endData(ITERATOR_ACTIONS[kind], kind, ws.#seen(item), true);
     connectionControl.end = (ws, code, reason) => {
       if (ws.#applicationState === CONNECTED) ws.#driver.fail(code, reason);
     };
@@ -817,6 +932,7 @@ export class WebSocket extends HTTPConnection {
       }
       return true;
     };
+    connectionControl.settled = (ws) => ws.#driver.settled;
     connectionControl.preferSubprotocol = (conn, protocol) => {
       if (conn instanceof WebSocket && conn.subprotocols.includes(protocol)) {
         conn.#preferredSubprotocol = protocol;
@@ -892,10 +1008,20 @@ export class WebSocket extends HTTPConnection {
         return item instanceof Promise ? item : this.#seen(item);
       }
       default:
-        throw new Error(
-          `Cannot ${action}: the disconnect message was already received (client state DISCONNECTED): stop receiving once the client has gone`,
-        );
+        throw receivedDisconnect(action);
     }
+  }
+
+  // The iterators' receive, without a promise: the next item now, or
+  // undefined once `receiver` waits for it.
+  #take(action: string, receiver: Receiver): Inbound | undefined {
+    if (this.#applicationState !== CONNECTED) {
+      throw notAccepted(action, this.#applicationState);
+    }
+    if (this.#clientState === DISCONNECTED) throw receivedDisconnect(action);
+    // The connect message, if accept() came through send().
+    this.#clientState = CONNECTED;
+    return this.#driver.take(receiver);
   }
 
   #seen(item: Inbound): Inbound {
@@ -1039,9 +1165,7 @@ export class WebSocket extends HTTPConnection {
    * @returns The messages.
    */
   iterText(): AsyncIterableIterator<string> {
-    return this.#iterate("receive text", TEXT) as AsyncIterableIterator<
-      string
-    >;
+    return new MessageIterator(this, TEXT) as AsyncIterableIterator<string>;
   }
 
   /**
@@ -1050,24 +1174,9 @@ export class WebSocket extends HTTPConnection {
    * @returns The messages.
    */
   iterBytes(): AsyncIterableIterator<Uint8Array> {
-    return this.#iterate("receive bytes", BYTES) as AsyncIterableIterator<
+    return new MessageIterator(this, BYTES) as AsyncIterableIterator<
       Uint8Array
     >;
-  }
-
-  // The typed iterators, with the receive inlined: an idle connection waits
-  // in this generator's frame alone.
-  async *#iterate(
-    action: string,
-    kind: Kind,
-  ): AsyncIterableIterator<string | Uint8Array> {
-    while (true) {
-      let item = this.#startData(action);
-      if (item instanceof Promise) item = this.#seen(await item);
-      const data = this.#endData(action, kind, item, true);
-      if (data === null) return;
-      yield data;
-    }
   }
 
   /**
@@ -1089,7 +1198,7 @@ export class WebSocket extends HTTPConnection {
   async *iterJson<T>(
     schema?: StandardSchemaV1<unknown, T>,
   ): AsyncIterableIterator<T> {
-    for await (const data of this.#iterate("receive JSON", ANY)) {
+    for await (const data of new MessageIterator(this, ANY)) {
       yield await this.#parseJson(data, "text", schema);
     }
   }
@@ -1161,7 +1270,8 @@ export class WebSocket extends HTTPConnection {
     init?.respond(handshake);
   }
 
-  async #accept(message: AcceptMessage): Promise<void> {
+  // Throws synchronously; resolves once the socket is open.
+  #accept(message: AcceptMessage): Promise<void> {
     if (this.#applicationState !== CONNECTING) {
       throw new Error(
         `Cannot accept: WebSocket is already ${
@@ -1208,7 +1318,7 @@ export class WebSocket extends HTTPConnection {
       for (const [name, value] of extra) response.headers.append(name, value);
     }
     init.respond({ response });
-    await opened;
+    return opened;
   }
 
   #close(code: number, reason: string): void {

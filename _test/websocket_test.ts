@@ -339,6 +339,73 @@ suite(
 );
 
 suite(
+  "WebSocket.iterText() as an async iterator: wrong type, calls in a row, break",
+  (app) => {
+    const seen = probe<unknown[]>();
+    app.websocket("/iter-edges", async (ws) => {
+      const got: unknown[] = [];
+      // Before accept(): rejects, and the iterator is then done.
+      const early = ws.iterText();
+      got.push(await caught(() => early.next()));
+      got.push(await early.next());
+      await ws.accept();
+      // Each "ready" lets the client send once the iterator waits, so that
+      // the messages reach a waiting iterator rather than the queue.
+      // Two calls in a row, both waiting, take two messages in order.
+      const texts = ws.iterText();
+      await ws.sendText("ready");
+      const [a, b] = await Promise.all([texts.next(), texts.next()]);
+      got.push(a, b);
+      // A binary message while it waits: the loop throws, the iterator ends.
+      await ws.sendText("ready");
+      try {
+        for await (const text of texts) got.push(text);
+      } catch (error) {
+        got.push((error as Error).name);
+      }
+      got.push(await texts.next());
+      // break ends an iterator; the next message goes to a new one.
+      for await (const text of ws.iterText()) {
+        got.push(text);
+        break;
+      }
+      got.push(await ws.receiveText());
+      // The disconnect ends a waiting iterator quietly.
+      const last = ws.iterText();
+      await ws.sendText("ready");
+      got.push(await last.next(), await last.next());
+      seen.resolve(got);
+    });
+    return seen;
+  },
+  async (c, seen) => {
+    const ws = await c.connect("/iter-edges");
+    assert.equal(await ws.receiveText(), "ready");
+    await ws.sendText("a");
+    await ws.sendText("b");
+    assert.equal(await ws.receiveText(), "ready");
+    await ws.sendBytes(new Uint8Array([1]));
+    await ws.sendText("c");
+    await ws.sendText("d");
+    assert.equal(await ws.receiveText(), "ready");
+    await ws.close(4002);
+    const [early, earlyNext, ...rest] = await seen.promise;
+    assert.match((early as Error).message, /not accepted/);
+    assert.deepEqual(earlyNext, { value: undefined, done: true });
+    assert.deepEqual(rest, [
+      { value: "a", done: false },
+      { value: "b", done: false },
+      "TypeError",
+      { value: undefined, done: true },
+      "c",
+      "d",
+      { value: undefined, done: true },
+      { value: undefined, done: true },
+    ]);
+  },
+);
+
+suite(
   "A message larger than maxMessageSize closes with 1009",
   (app) => {
     const seen = probe<unknown[]>();
@@ -454,6 +521,7 @@ suite(
         room: ws.pathParams.room,
         q: ws.queryParams.getAll("q"),
         header: ws.headers.get("x-token"),
+        listed: [...ws.headers.keys()].includes("x-token"),
         cookie: ws.cookies.session,
         hasClient: typeof ws.client?.hostname === "string",
       });
@@ -469,6 +537,7 @@ suite(
       room: "a b",
       q: ["1", "2"],
       header: "t0k",
+      listed: true,
       cookie: "abc==",
       hasClient: true,
     });
