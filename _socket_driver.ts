@@ -136,7 +136,7 @@ export class SocketDriver {
     return this.#ended;
   }
 
-  /** The socket, once attached. */
+  /** The socket, once attached and until it has closed. */
   get socket(): WebSocketLike | null {
     return this.#socket;
   }
@@ -176,6 +176,7 @@ export class SocketDriver {
     }
     this.end(1006, "");
     this.#opened();
+    this.#socket = null;
     this.#settle();
   }
 
@@ -252,6 +253,11 @@ export class SocketDriver {
     // A peer that vanished (TCP reset) shows up as code 0 in Deno.
     this.end(code === 0 ? 1006 : code, reason);
     this.#opened();
+    // Let go of Deno's socket (and through it, its request): a connection
+    // that has ended but was not collected yet would otherwise keep younger
+    // objects alive through every minor GC (measured: the bytes promoted
+    // per scavenge under a stream of connections fell from 2.2 to 1 MB).
+    this.#socket = null;
     this.#settle();
   }
 

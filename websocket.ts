@@ -586,7 +586,10 @@ export class HTTPConnection {
     );
   }
 
-  /** The request headers. */
+  /**
+   * The request headers: the request's own `Headers` object, read-only
+   * under `Deno.serve` (treat them as read-only everywhere).
+   */
   get headers(): Headers {
     return this.#headers;
   }

@@ -185,7 +185,9 @@ async function connect() {
   return result;
 }
 
-async function serverStats(): Promise<{ rss: number; heapUsed: number }> {
+async function serverStats(): Promise<
+  { rss: number; heapUsed: number; youngGeneration: number }
+> {
   const response = await fetch(base.replace("ws:", "http:") + "/stats");
   if (!response.ok) throw new Error(`/stats: ${await response.text()}`);
   return await response.json();
@@ -220,6 +222,10 @@ async function idle() {
   return {
     connections: n,
     rssPerConnection: (after.rss - before.rss) / n,
+    // RSS without V8's young generation, whose growth is a step (it
+    // doubles), not a cost per connection.
+    oldRssPerConnection: (after.rss - after.youngGeneration -
+      (before.rss - before.youngGeneration)) / n,
     heapPerConnection: (after.heapUsed - before.heapUsed) / n,
     rss: after.rss,
     loadCpu: 0,

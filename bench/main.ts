@@ -72,6 +72,7 @@ const CATALOGUE: Record<string, Workload> = {
     }): server memory per connection`,
     figures: IDLE.flatMap((n): Workload["figures"] => [
       [`rssPerConnection${n}`, `RSS/conn @${n}`, "KiB", false],
+      [`oldRssPerConnection${n}`, `RSS-young/conn @${n}`, "KiB", false],
       [`heapPerConnection${n}`, `heap/conn @${n}`, "KiB", false],
     ]),
     args: [],
@@ -162,6 +163,7 @@ async function measure(name: string, workload: string) {
       const figures = await load(server, workload, extra);
       if (workload === "idle") {
         result[`rssPerConnection${n}`] = figures.rssPerConnection / 1024;
+        result[`oldRssPerConnection${n}`] = figures.oldRssPerConnection / 1024;
         result[`heapPerConnection${n}`] = figures.heapPerConnection / 1024;
       } else Object.assign(result, figures);
     } finally {
