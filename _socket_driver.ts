@@ -76,9 +76,8 @@ export interface DriverLimits {
 }
 
 const OPEN = 1;
-// "error" is not listened to: Deno always follows it with "close", which
-// carries what matters.
-const EVENTS = ["open", "message", "close"] as const;
+// Listened to: "message", "close", and "open" until it comes. Not "error":
+// Deno always follows it with "close", which carries what matters.
 // A socket that has not opened this long after the upgrade response went out
 // never will: Deno fires no event at all for a client that vanished before
 // the response (its request's signal would say so, but touching it makes
@@ -148,7 +147,8 @@ export class SocketDriver {
    */
   attach(socket: WebSocketLike): Promise<void> {
     this.#socket = socket;
-    socket.binaryType = "arraybuffer";
+    // (Deno's server sockets already are; the setter converts its argument.)
+    if (socket.binaryType !== "arraybuffer") socket.binaryType = "arraybuffer";
     socket.addEventListener("message", this);
     socket.addEventListener("close", this);
     if (this.#ended !== null || socket.readyState === OPEN) {
@@ -168,7 +168,7 @@ export class SocketDriver {
     if (this.#onOpen === null || this.#socketClosed) return;
     this.#socketClosed = true;
     const socket = this.#socket!;
-    for (const type of EVENTS) socket.removeEventListener(type, this);
+    this.#stopListening(socket);
     try {
       socket.close();
     } catch {
@@ -195,6 +195,12 @@ export class SocketDriver {
         break;
       }
     }
+  }
+
+  // ("open" goes in #opened(), if it is still listened to.)
+  #stopListening(socket: WebSocketLike): void {
+    socket.removeEventListener("message", this);
+    socket.removeEventListener("close", this);
   }
 
   #opened(): void {
@@ -249,7 +255,7 @@ export class SocketDriver {
     // second one changes nothing.
     if (this.#socketClosed) return;
     this.#socketClosed = true;
-    for (const type of EVENTS) this.#socket?.removeEventListener(type, this);
+    this.#stopListening(this.#socket!);
     // A peer that vanished (TCP reset) shows up as code 0 in Deno.
     this.end(code === 0 ? 1006 : code, reason);
     this.#opened();

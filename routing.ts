@@ -501,6 +501,8 @@ interface Indexed {
   target: Route | Mount;
   matcher: Matcher;
   index: number;
+  // For an exact path: what find() returns, made once.
+  resolution?: Resolution;
 }
 
 const NO_PARAMS: Record<string, unknown> = Object.freeze({}) as Record<
@@ -554,13 +556,18 @@ class RouteTable {
   readonly byPath = new Map<string, Indexed[]>();
   readonly bySegment = new Map<string, Indexed[]>();
   readonly wild: Indexed[] = [];
+  // The registration index of the first parametrised route or mount: an
+  // exact match registered before it wins without scanning them.
+  #firstDynamic = Infinity;
 
   add(target: Route | Mount, matcher: Matcher, index: number): void {
-    const entry = { target, matcher, index };
+    const entry: Indexed = { target, matcher, index };
     if (matcher.staticPath !== null) {
+      entry.resolution = Object.freeze(resolution(target, NO_PARAMS));
       push(this.byPath, matcher.staticPath, entry);
       return;
     }
+    this.#firstDynamic = Math.min(this.#firstDynamic, index);
     const segment = firstSegment(matcher.prefix, false);
     if (segment === null) this.wild.push(entry);
     else push(this.bySegment, segment, entry);
@@ -580,6 +587,9 @@ class RouteTable {
           best = entry;
           break;
         }
+      }
+      if (best !== undefined && best.index < this.#firstDynamic) {
+        return best.resolution!;
       }
     }
     const segment = firstSegment(pathname, true);
@@ -601,7 +611,7 @@ class RouteTable {
       const params = entry.matcher.match(pathname);
       if (params !== null) return resolution(entry.target, params);
     }
-    return best === undefined ? null : resolution(best.target, NO_PARAMS);
+    return best?.resolution ?? null;
   }
 }
 
