@@ -671,7 +671,8 @@ const TEXT = 1;
 const BYTES = 2;
 type Kind = typeof ANY | typeof TEXT | typeof BYTES;
 
-const ITERATOR_ACTIONS = ["receive JSON", "receive text", "receive bytes"];
+// What each kind of receive is called in errors.
+const RECEIVE_ACTIONS = ["receive JSON", "receive text", "receive bytes"];
 
 // Connections whose client is watched once the code that built them has
 // run: one microtask for all built in the same turn, no closure each.
@@ -708,9 +709,42 @@ function receivedDisconnect(action: string): Error {
 // iterators.
 const receiving = {} as {
   take(ws: WebSocket, kind: Kind, receiver: Receiver): Inbound | undefined;
-  /** The item's data; null for the end; throws for the wrong kind. */
-  end(ws: WebSocket, kind: Kind, item: Inbound): string | Uint8Array | null;
+  /**
+   * The item's data; for the end null if `quietEnd`, else it throws
+   * WebSocketDisconnect; throws for the wrong kind.
+   */
+  end(
+    ws: WebSocket,
+    kind: Kind,
+    item: Inbound,
+    quietEnd: boolean,
+  ): string | Uint8Array | null;
 };
+
+// A typed receive waiting for its message (see #receiveData).
+class Receipt {
+  resolve: ((value: Data | Promise<never>) => void) | null = null;
+  #ws: WebSocket;
+  #kind: Kind;
+
+  constructor(ws: WebSocket, kind: Kind) {
+    this.#ws = ws;
+    this.#kind = kind;
+  }
+
+  /** The driver's receiver. */
+  deliver(item: Inbound): void {
+    let data: Data;
+    try {
+      data = receiving.end(this.#ws, this.#kind, item, false)!;
+    } catch (error) {
+      // (No reject function kept while waiting: one less per connection.)
+      this.resolve!(Promise.reject(error));
+      return;
+    }
+    this.resolve!(data);
+  }
+}
 
 type Data = string | Uint8Array;
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
@@ -775,7 +809,7 @@ class MessageIterator implements AsyncIterableIterator<Data> {
   #result(item: Inbound): IteratorResult<Data, undefined> {
     let data: Data | null;
     try {
-      data = receiving.end(this.#ws, this.#kind, item);
+      data = receiving.end(this.#ws, this.#kind, item, true);
     } catch (error) {
       this.#done = true;
       throw error;
@@ -918,9 +952,9 @@ export class WebSocket extends HTTPConnection {
       }
     };
     receiving.take = (ws, kind, receiver) =>
-      ws.#take(ITERATOR_ACTIONS[kind], receiver);
-    receiving.end = (ws, kind, item) =>
-      ws.#endData(ITERATOR_ACTIONS[kind], kind, ws.#seen(item), true);
+      ws.#take(RECEIVE_ACTIONS[kind], receiver);
+    receiving.end = (ws, kind, item, quietEnd) =>
+      ws.#endData(RECEIVE_ACTIONS[kind], kind, ws.#seen(item), quietEnd);
     connectionControl.end = (ws, code, reason) => {
       if (ws.#applicationState === CONNECTED) ws.#driver.fail(code, reason);
     };
@@ -1033,26 +1067,25 @@ export class WebSocket extends HTTPConnection {
   }
 
   // The typed helpers' receive: requires an accepted socket, turns the
-  // disconnect into WebSocketDisconnect, and checks the message type. One
-  // async step per message; no promise when a message is already queued
-  // besides this function's own.
-  async #receiveData(
-    action: string,
-    kind: Kind,
-    quietEnd = false,
-  ): Promise<string | Uint8Array | null> {
-    let item = this.#startData(action);
-    if (item instanceof Promise) item = this.#seen(await item);
-    return this.#endData(action, kind, item, quietEnd);
-  }
-
-  // The first half of a typed receive: an item now, or the promise of one.
-  #startData(action: string): Inbound | Promise<Inbound> {
-    if (this.#applicationState !== CONNECTED) {
-      throw notAccepted(action, this.#applicationState);
+  // disconnect into WebSocketDisconnect, and checks the message type. No
+  // async frame (an idle connection would keep it): a queued message costs
+  // only the returned promise, and a wait one Receipt for the driver to hand
+  // the next message to.
+  #receiveData(kind: Kind): Promise<string | Uint8Array> {
+    const receipt = new Receipt(this, kind);
+    try {
+      const item = this.#take(RECEIVE_ACTIONS[kind], receipt);
+      if (item !== undefined) {
+        return Promise.resolve(
+          this.#endData(RECEIVE_ACTIONS[kind], kind, this.#seen(item), false)!,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const item = this.#next(action);
-    return item === null ? this.#next(action)! : item;
+    return new Promise((resolve) => {
+      receipt.resolve = resolve;
+    });
   }
 
   // The second half: the disconnect as an error (or null for the iterators,
@@ -1082,7 +1115,7 @@ export class WebSocket extends HTTPConnection {
    * @throws {Error} If the socket is not accepted, or already closed.
    */
   receiveText(): Promise<string> {
-    return this.#receiveData("receive text", TEXT) as Promise<string>;
+    return this.#receiveData(TEXT) as Promise<string>;
   }
 
   /**
@@ -1094,7 +1127,7 @@ export class WebSocket extends HTTPConnection {
    * @throws {Error} If the socket is not accepted, or already closed.
    */
   receiveBytes(): Promise<Uint8Array> {
-    return this.#receiveData("receive bytes", BYTES) as Promise<Uint8Array>;
+    return this.#receiveData(BYTES) as Promise<Uint8Array>;
   }
 
   /**
@@ -1127,7 +1160,7 @@ export class WebSocket extends HTTPConnection {
     if (typeof schemaOrMode === "string") mode = schemaOrMode;
     else schema = schemaOrMode;
     assertMode("receive JSON", mode);
-    const item = await this.#receiveData("receive JSON", ANY);
+    const item = await this.#receiveData(ANY);
     return await this.#parseJson(item!, mode, schema);
   }
 

@@ -339,7 +339,7 @@ suite(
 );
 
 suite(
-  "WebSocket.iterText() as an async iterator: wrong type, calls in a row, break",
+  "Waiting receives: iterText() as an async iterator (wrong type, calls in a row, break), receiveText() given bytes",
   (app) => {
     const seen = probe<unknown[]>();
     app.websocket("/iter-edges", async (ws) => {
@@ -370,6 +370,11 @@ suite(
         break;
       }
       got.push(await ws.receiveText());
+      // A typed receive that waits gets the wrong type: it throws, and the
+      // message is consumed.
+      await ws.sendText("ready");
+      got.push(((await caught(() => ws.receiveText())) as Error).name);
+      got.push(await ws.receiveBytes());
       // The disconnect ends a waiting iterator quietly.
       const last = ws.iterText();
       await ws.sendText("ready");
@@ -388,6 +393,9 @@ suite(
     await ws.sendText("c");
     await ws.sendText("d");
     assert.equal(await ws.receiveText(), "ready");
+    await ws.sendBytes(new Uint8Array([2]));
+    await ws.sendBytes(new Uint8Array([3]));
+    assert.equal(await ws.receiveText(), "ready");
     await ws.close(4002);
     const [early, earlyNext, ...rest] = await seen.promise;
     assert.match((early as Error).message, /not accepted/);
@@ -399,6 +407,8 @@ suite(
       { value: undefined, done: true },
       "c",
       "d",
+      "TypeError",
+      new Uint8Array([3]),
       { value: undefined, done: true },
       { value: undefined, done: true },
     ]);
