@@ -624,7 +624,8 @@ export class HTTPConnection {
 }
 
 const OFFERED_SEPARATOR = /\s*,\s*/;
-// Shared by the connections whose client offered none.
+// Shared by the connections whose client offered none (the lists are frozen,
+// this one and the others alike).
 const NO_SUBPROTOCOLS: string[] = Object.freeze([]) as unknown as string[];
 // Headers the handshake itself sets; an application must not override them.
 const RESERVED_ACCEPT_HEADERS = new Set([
@@ -881,7 +882,7 @@ function wrongKind(action: string, kind: Kind, item: Inbound): TypeError {
  * ```
  */
 export class WebSocket extends HTTPConnection {
-  /** The subprotocols the client offered, in its order. */
+  /** The subprotocols the client offered, in its order (a frozen list). */
   readonly subprotocols: string[];
   #clientState: WebSocketState = CONNECTING;
   #applicationState: WebSocketState = CONNECTING;
@@ -908,7 +909,7 @@ export class WebSocket extends HTTPConnection {
     const offered = init.headers.get("sec-websocket-protocol");
     this.subprotocols = offered === null || offered.trim() === ""
       ? NO_SUBPROTOCOLS
-      : offered.trim().split(OFFERED_SEPARATOR);
+      : Object.freeze(offered.trim().split(OFFERED_SEPARATOR)) as string[];
     this.#init = init;
     this.#driver = new SocketDriver(limitsOf(init));
     // A client that leaves while the handler is still deciding: Deno aborts
