@@ -668,6 +668,7 @@ export class App extends Router {
 
   static {
     handlerReturned = function (route, ws) {
+      if (ws.app.#finishedQuietly(ws)) return DONE;
       return ws.app.#finishWebSocket(
         route,
         ws,
@@ -708,38 +709,22 @@ export class App extends Router {
     return this.#finishWebSocket(route, ws, reporting, solver, false, null);
   }
 
-  #finishWebSocket(
-    route: WebSocketRoute,
-    ws: WebSocket,
-    reporting: Reporting,
-    solver: Solver | undefined,
-    failed: boolean,
-    error: unknown,
-  ): Promise<void> {
-    // The usual end, finished without an async step: the handler returned
-    // once the socket had closed, and there is nothing to clean up.
+  // The usual end of a handler without dependencies that returned, finished
+  // without an async step: the socket has closed, nothing is left to do.
+  #finishedQuietly(ws: WebSocket): boolean {
     const state = ws.applicationState;
     if (
-      solver === undefined && !failed && connectionControl.settled(ws) &&
-      (state === CONNECTED || state === DISCONNECTED)
-    ) {
-      // With the socket closed, close() only records that the application
-      // is done; it cannot fail.
-      if (state === CONNECTED) void ws.close();
-      this.#running.delete(ws);
-      return DONE;
-    }
-    return this.#finishWebSocketSlowly(
-      route,
-      ws,
-      reporting,
-      solver,
-      failed,
-      error,
-    );
+      !connectionControl.settled(ws) ||
+      (state !== CONNECTED && state !== DISCONNECTED)
+    ) return false;
+    // With the socket closed, close() only records that the application is
+    // done; it cannot fail.
+    if (state === CONNECTED) void ws.close();
+    this.#running.delete(ws);
+    return true;
   }
 
-  async #finishWebSocketSlowly(
+  async #finishWebSocket(
     route: WebSocketRoute,
     ws: WebSocket,
     reporting: Reporting,

@@ -1077,9 +1077,7 @@ export class WebSocket extends HTTPConnection {
     try {
       const item = this.#take(RECEIVE_ACTIONS[kind], receipt);
       if (item !== undefined) {
-        return Promise.resolve(
-          this.#endData(RECEIVE_ACTIONS[kind], kind, this.#seen(item), false)!,
-        );
+        return Promise.resolve(receiving.end(this, kind, item, false)!);
       }
     } catch (error) {
       return Promise.reject(error);

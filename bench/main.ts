@@ -38,8 +38,6 @@ interface Workload {
   title: string;
   /** The figures to report: key, label, unit, and whether more is better. */
   figures: [key: string, label: string, unit: string, higher: boolean][];
-  /** Extra arguments for the load generator. */
-  args: string[];
   rounds: number;
 }
 
@@ -48,7 +46,6 @@ const CATALOGUE: Record<string, Workload> = {
   echo: {
     title: "(A) echo throughput, 50 connections x 10 in flight, 64 B text",
     figures: [["messagesPerSecond", "messages/s", "", true]],
-    args: [],
     rounds: ROUNDS,
   },
   latency: {
@@ -57,7 +54,6 @@ const CATALOGUE: Record<string, Workload> = {
       ["p50Ms", "p50", "ms", false],
       ["p99Ms", "p99", "ms", false],
     ],
-    args: [],
     // p99 moves by ±30-50% from round to round on a shared VM: the full run
     // takes the median of more rounds.
     rounds: FULL && values.rounds === undefined ? 9 : ROUNDS,
@@ -65,7 +61,6 @@ const CATALOGUE: Record<string, Workload> = {
   connect: {
     title: "(C) connection rate: handshake + one echo + close, 16 at a time",
     figures: [["connectionsPerSecond", "connections/s", "", true]],
-    args: [],
     rounds: ROUNDS,
   },
   idle: {
@@ -77,7 +72,6 @@ const CATALOGUE: Record<string, Workload> = {
       [`oldRssPerConnection${n}`, `RSS-young/conn @${n}`, "KiB", false],
       [`heapPerConnection${n}`, `heap/conn @${n}`, "KiB", false],
     ]),
-    args: [],
     rounds: FULL ? 3 : 1,
   },
   broadcast: {
@@ -86,7 +80,6 @@ const CATALOGUE: Record<string, Workload> = {
       ["deliveriesPerSecond", "deliveries/s", "", true],
       ["p99Ms", "p99 delivery", "ms", false],
     ],
-    args: [],
     rounds: ROUNDS,
   },
 };
@@ -157,7 +150,7 @@ async function load(
 async function measure(name: string, workload: string) {
   const runs = workload === "idle"
     ? IDLE.map((n) => ({ n, extra: [`--connections=${n}`] }))
-    : [{ n: 0, extra: CATALOGUE[workload].args }];
+    : [{ n: 0, extra: [] }];
   const result: Record<string, number> = {};
   for (const { n, extra } of runs) {
     const server = await startServer(name);
