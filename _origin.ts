@@ -3,16 +3,18 @@
 import type { OriginPolicy } from "./routing.ts";
 
 /**
- * Why `request` may not open a WebSocket under `policy`, or `null` if it may.
- * The default protects against cross-site WebSocket hijacking: browsers send
- * cookies on cross-site upgrades and apply no same-origin policy to them.
+ * Why `request` (with `headers`, its headers) may not open a WebSocket under
+ * `policy`, or `null` if it may. The default protects against cross-site
+ * WebSocket hijacking: browsers send cookies on cross-site upgrades and apply
+ * no same-origin policy to them.
  */
 export function originRefusal(
   policy: OriginPolicy | undefined,
   request: Request,
+  headers: Headers,
 ): string | null {
   if (policy === "*") return null;
-  const origin = request.headers.get("origin");
+  const origin = headers.get("origin");
   if (origin === null) return null;
   if (typeof policy === "function") {
     return policy(origin, request) ? null : "refused by allowedOrigins";
@@ -28,7 +30,7 @@ export function originRefusal(
   } catch {
     // "null" (sandboxed documents, file:) and garbage are never same-origin.
   }
-  const expected = request.headers.get("host")?.toLowerCase() ?? null;
+  const expected = headers.get("host")?.toLowerCase() ?? null;
   return host !== null && host === expected
     ? null
     : `cross-origin (Host "${expected ?? ""}")`;

@@ -28,6 +28,7 @@ import { type DispatchContext, dispatchers } from "./_dispatch.ts";
 import { assertCloseFrame } from "./_close.ts";
 import { connectionControl } from "./_connection_control.ts";
 import { normaliseOrigins, originRefusal } from "./_origin.ts";
+import { requestHeaders } from "./_headers.ts";
 import type { Dependency } from "./params.ts";
 import { Solver } from "./_resolve.ts";
 
@@ -528,12 +529,14 @@ export class App extends Router {
 
   #handle(request: Request, context: DispatchContext): Promise<Response> {
     const url = new URL(request.url);
-    const upgrade = request.headers.get("upgrade");
-    if (
-      upgrade !== null && request.method === "GET" &&
-      WEBSOCKET_UPGRADE.test(upgrade)
-    ) {
-      return this.#handleWebSocket(request, url, context);
+    if (request.method === "GET") {
+      // Read through headers the request does not hold, before anything
+      // else reads it: a WebSocket keeps them (see _headers.ts).
+      const headers = requestHeaders(request);
+      const upgrade = headers.get("upgrade");
+      if (upgrade !== null && WEBSOCKET_UPGRADE.test(upgrade)) {
+        return this.#handleWebSocket(request, headers, url, context);
+      }
     }
     return this.#handleHttp(request, url, context);
   }
@@ -560,14 +563,15 @@ export class App extends Router {
 
   #handleWebSocket(
     request: Request,
+    headers: Headers,
     url: URL,
     context: DispatchContext,
   ): Promise<Response> {
-    // The connection keeps the headers (see WebSocket), which makes Deno
-    // copy them into the request's Headers: done first, the reads below and
-    // Deno's own in the upgrade each save a call into the runtime.
-    request.headers.has("sec-websocket-key");
-    const invalid = invalidHandshake(request.headers);
+    // The connection keeps the headers past the upgrade, so they are read
+    // in full (see WebSocket): done first, the reads below each save a call
+    // into the runtime.
+    headers.has("sec-websocket-key");
+    const invalid = invalidHandshake(headers);
     if (invalid !== null) return Promise.resolve(invalid);
     if (this.#shutdown !== null) {
       return Promise.resolve(
@@ -590,11 +594,12 @@ export class App extends Router {
     const refusal = originRefusal(
       options.allowedOrigins ?? this.#allowedOrigins,
       request,
+      headers,
     );
     if (refusal !== null) {
       this.#logger.warn(
         `Refused WebSocket upgrade to "${url.pathname}": Origin "${
-          request.headers.get("origin")
+          headers.get("origin")
         }" is ${refusal}: list it in allowedOrigins to accept it`,
       );
       return Promise.resolve(
@@ -605,8 +610,7 @@ export class App extends Router {
     const ws = new WebSocket({
       app: this,
       url,
-      // Read once by the WebSocket, so that they outlive the upgrade.
-      headers: request.headers,
+      headers,
       client: context.client,
       pathParams: found.params,
       request,

@@ -23,6 +23,7 @@ import { assertCloseFrame } from "./_close.ts";
 import { encoder, strictDecoder } from "./_utf8.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import { parseCookies } from "./_cookies.ts";
+import { packHeaders, unpackHeaders } from "./_headers.ts";
 import { connectionControl } from "./_connection_control.ts";
 
 export type { WebSocketLike } from "./_socket_driver.ts";
@@ -447,8 +448,8 @@ export interface HTTPConnectionInit {
   /** The request URL. */
   url: URL;
   /**
-   * The request headers. A `WebSocket` reads its request's own `headers`
-   * before the upgrade, so that Deno keeps them afterwards.
+   * The request headers. A `WebSocket` reads them all before the upgrade
+   * (Deno drops a request's headers at the upgrade unless they were read).
    */
   headers: Headers;
   /** The peer's address, when known. */
@@ -503,6 +504,7 @@ export interface WebSocketInit extends HTTPConnectionInit {
 // Module-internal access to HTTPConnection's private state.
 const snapshot = {} as {
   deferWebSocketUrl(conn: HTTPConnection): void;
+  packHeaders(conn: HTTPConnection): void;
 };
 
 /**
@@ -549,7 +551,8 @@ export class HTTPConnection {
   // For a WebSocket, its URL's text until first use: an idle connection
   // keeps no URL object.
   #url: URL | string;
-  #headers: Headers;
+  // For an open WebSocket, packed until first read (see _headers.ts).
+  #headers: Headers | string;
   #cookies: Record<string, string> | undefined;
   #state: Record<string, unknown> | undefined;
 
@@ -570,6 +573,10 @@ export class HTTPConnection {
     snapshot.deferWebSocketUrl = (conn) => {
       conn.#url = (conn.#url as URL).href;
     };
+    snapshot.packHeaders = (conn) => {
+      const headers = conn.#headers;
+      if (typeof headers !== "string") conn.#headers = packHeaders(headers);
+    };
   }
 
   /** The request URL (`ws:`/`wss:` for a WebSocket). */
@@ -587,11 +594,14 @@ export class HTTPConnection {
   }
 
   /**
-   * The request headers: the request's own `Headers` object, read-only
-   * under `Deno.serve` (treat them as read-only everywhere).
+   * The request headers (treat them as read-only). An open WebSocket keeps
+   * them in a compact form: read after `accept()`, they are a new `Headers`
+   * object with the same headers, made on first read.
    */
   get headers(): Headers {
-    return this.#headers;
+    const headers = this.#headers;
+    if (typeof headers !== "string") return headers;
+    return this.#headers = unpackHeaders(headers);
   }
 
   /** The query string's parameters. */
@@ -903,8 +913,9 @@ export class WebSocket extends HTTPConnection {
     // Deno reads a request's headers one by one from the runtime, until
     // the upgrade closes the request: a read of them all before (any
     // method but get()) makes Deno copy them into the Headers object, which
-    // then serves them for the connection's life. has() makes that copy
-    // with the least besides (iterating would also sort and cache them).
+    // then serves them until accept() packs them. has() makes that copy
+    // with the least besides. (The App passes headers the request does not
+    // hold: see _headers.ts.)
     init.headers.has("sec-websocket-protocol");
     const offered = init.headers.get("sec-websocket-protocol");
     this.subprotocols = offered === null || offered.trim() === ""
@@ -1341,6 +1352,7 @@ export class WebSocket extends HTTPConnection {
     // in there with an error whose stack trace would keep `init` (and the
     // whole handshake) alive as long as the connection.
     const { upgrade, request, idleTimeout } = init;
+    snapshot.packHeaders(this);
     const { socket, response } = upgrade(request, {
       protocol: subprotocol,
       idleTimeout,

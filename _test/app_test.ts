@@ -248,3 +248,55 @@ Deno.test("App answers a malformed upgrade request with 400, another version wit
   await oldVersion.body?.cancel();
   assert.equal(calls, 0, "the handler never ran");
 });
+
+// Deno keeps an upgraded request as long as its socket: the headers the
+// connection keeps must not be a copy inside that request. Its own headers,
+// never read in full, throw once the upgrade has closed it.
+for (const readFirst of [false, true]) {
+  Deno.test(
+    `App keeps a WebSocket's headers outside the upgraded request${
+      readFirst ? ", also when the request's headers were read before" : ""
+    }`,
+    async () => {
+      const upgraded: Request[] = [];
+      const app = new App({
+        upgrade(request, options) {
+          upgraded.push(request);
+          return Deno.upgradeWebSocket(request, options);
+        },
+      });
+      app.websocket("/ws", async (ws) => {
+        await ws.accept();
+        await ws.sendJson(ws.headers.get("x-token"));
+        await ws.close();
+      });
+      const server = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen() {} },
+        (request, info) => {
+          // What a wrapper around app.fetch may do (a log line, say).
+          if (readFirst) request.headers.get("x-token");
+          return app.fetch(request, info);
+        },
+      );
+      try {
+        const socket = new WebSocket(`ws://127.0.0.1:${server.addr.port}/ws`, {
+          headers: { "x-token": "t0k" },
+        });
+        const received = await new Promise((resolve, reject) => {
+          socket.onmessage = (event) => resolve(JSON.parse(event.data));
+          socket.onerror = () => reject(new Error("socket failed"));
+        });
+        await new Promise((resolve) => socket.onclose = resolve);
+        assert.equal(received, "t0k");
+        assert.equal(upgraded.length, 1);
+        assert.throws(
+          () => upgraded[0].headers.has("x-token"),
+          TypeError,
+          "the request must hold no copy of its headers",
+        );
+      } finally {
+        await server.shutdown();
+      }
+    },
+  );
+}

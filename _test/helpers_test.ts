@@ -1,5 +1,5 @@
-// The small private helpers: UTF-8 sizes, close-frame rules, cookies, and
-// the error classes' own behaviour.
+// The small private helpers: UTF-8 sizes, close-frame rules, cookies,
+// request headers, and the error classes' own behaviour.
 import assert from "node:assert/strict";
 import {
   HTTPException,
@@ -9,6 +9,7 @@ import {
 import { utf8Exceeds, utf8Length } from "../_utf8.ts";
 import { assertCloseFrame, isSendableCloseCode } from "../_close.ts";
 import { parseCookies } from "../_cookies.ts";
+import { packHeaders, requestHeaders, unpackHeaders } from "../_headers.ts";
 
 Deno.test("utf8Length() agrees with TextEncoder, lone surrogates included", () => {
   const samples = [
@@ -146,4 +147,38 @@ Deno.test("WebSocketException keeps its code and reason", () => {
   assert.equal(error.reason, "go away");
   assert.equal(error.message, "4001: go away");
   assert.equal(error.name, "WebSocketException");
+});
+
+Deno.test("requestHeaders() gives the request's headers in an object of its own", () => {
+  const request = new Request("http://localhost/ws", {
+    headers: { upgrade: "websocket", "x-token": "t0k" },
+  });
+  for (const touched of [false, true]) {
+    if (touched) request.headers.get("upgrade");
+    const headers = requestHeaders(request);
+    assert.notEqual(headers, request.headers);
+    assert.deepEqual([...headers], [...request.headers]);
+  }
+});
+
+Deno.test("requestHeaders() falls back to the request's own headers when a copy cannot read them", () => {
+  // A Request whose getter works only on the object itself, as a runtime
+  // keeping its state in private fields would.
+  class Strict extends Request {
+    #own = true;
+    override get headers(): Headers {
+      if (!(#own in this)) throw new TypeError("Illegal invocation");
+      return super.headers;
+    }
+  }
+  const request = new Strict("http://localhost/", { headers: { a: "1" } });
+  assert.equal(requestHeaders(request), request.headers);
+});
+
+Deno.test("packHeaders() makes one string; unpackHeaders() a new Headers from it", () => {
+  const headers = new Headers([["B", "2"], ["a", "1"], ["b", ""]]);
+  const packed = packHeaders(headers);
+  assert.equal(packed, "a\n1\nb\n2, ");
+  assert.deepEqual([...unpackHeaders(packed)], [["a", "1"], ["b", "2, "]]);
+  assert.deepEqual([...unpackHeaders(packHeaders(new Headers()))], []);
 });

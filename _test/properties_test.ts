@@ -16,6 +16,7 @@ import {
 import { TestClient } from "../testing.ts";
 import { assertCloseFrame } from "../_close.ts";
 import { parseCookies } from "../_cookies.ts";
+import { packHeaders, unpackHeaders } from "../_headers.ts";
 
 function run<T>(
   name: string,
@@ -280,4 +281,38 @@ run(
     );
   },
   300,
+);
+
+// ---- Headers packed for an open connection: unpacked, the same headers.
+
+// Any HTTP token as a name, in any case; values of visible ASCII, Latin-1
+// and inner spaces or tabs (Headers trims the ends), empty ones included.
+const headerName = fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,12}$/);
+const headerValue = fc.array(
+  fc.oneof(
+    fc.integer({ min: 0x21, max: 0x7e }),
+    fc.integer({ min: 0x80, max: 0xff }),
+    fc.constantFrom(0x20, 0x09),
+  ),
+  { maxLength: 16 },
+).map((codes) => String.fromCharCode(...codes));
+
+run(
+  "Property: unpackHeaders(packHeaders(h)) has the headers of h",
+  // (Names from a short list too, so that repeated headers are common.)
+  fc.array(
+    fc.tuple(
+      fc.oneof(headerName, fc.constantFrom("x-dup", "X-Dup", "cookie")),
+      fc.oneof(headerValue, fc.constant("")),
+    ),
+    { maxLength: 12 },
+  ),
+  (pairs) => {
+    const headers = new Headers();
+    for (const [name, value] of pairs) headers.append(name, value);
+    const unpacked = unpackHeaders(packHeaders(headers));
+    assert.notEqual(unpacked, headers);
+    assert.deepEqual([...unpacked], [...headers]);
+  },
+  2000,
 );

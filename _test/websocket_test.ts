@@ -525,8 +525,11 @@ suite(
   "WebSocket keeps headers, cookies, query and client after the upgrade",
   (app) => {
     app.websocket("/info/{room}", async (ws) => {
+      const before = [...ws.headers];
       await ws.accept();
       await ws.sendJson({
+        same: JSON.stringify([...ws.headers]) === JSON.stringify(before),
+        empty: ws.headers.get("x-empty"),
         url: ws.url.protocol + ws.url.pathname + ws.url.search,
         room: ws.pathParams.room,
         q: ws.queryParams.getAll("q"),
@@ -540,9 +543,15 @@ suite(
   },
   async (c) => {
     const ws = await c.connect("/info/a%20b?q=1&q=2", {
-      headers: { "x-token": "t0k", cookie: 'session="abc=="; other=1' },
+      headers: {
+        "x-token": "t0k",
+        "x-empty": "",
+        cookie: 'session="abc=="; other=1',
+      },
     });
     assert.deepEqual(await ws.receiveJson(), {
+      same: true,
+      empty: "",
       url: "ws:/info/a%20b?q=1&q=2",
       room: "a b",
       q: ["1", "2"],
