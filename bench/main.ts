@@ -39,14 +39,24 @@ interface Workload {
   /** The figures to report: key, label, unit, and whether more is better. */
   figures: [key: string, label: string, unit: string, higher: boolean][];
   rounds: number;
+  /**
+   * A rate, and the figure that gets the server's CPU time per unit of it:
+   * the server's own cost, which holds even when the load generator is the
+   * limit.
+   */
+  cost?: [rate: string, key: string];
 }
 
 const IDLE = FULL ? [5000, 10000] : [5000];
 const CATALOGUE: Record<string, Workload> = {
   echo: {
     title: "(A) echo throughput, 50 connections x 10 in flight, 64 B text",
-    figures: [["messagesPerSecond", "messages/s", "", true]],
+    figures: [
+      ["messagesPerSecond", "messages/s", "", true],
+      ["cpuPerMessage", "server CPU/msg", "µs", false],
+    ],
     rounds: ROUNDS,
+    cost: ["messagesPerSecond", "cpuPerMessage"],
   },
   latency: {
     title: "(B) latency, 1 connection, 1 in flight",
@@ -60,8 +70,12 @@ const CATALOGUE: Record<string, Workload> = {
   },
   connect: {
     title: "(C) connection rate: handshake + one echo + close, 16 at a time",
-    figures: [["connectionsPerSecond", "connections/s", "", true]],
+    figures: [
+      ["connectionsPerSecond", "connections/s", "", true],
+      ["cpuPerConnection", "server CPU/conn", "µs", false],
+    ],
     rounds: ROUNDS,
+    cost: ["connectionsPerSecond", "cpuPerConnection"],
   },
   idle: {
     title: `(D) idle connections (${
@@ -79,8 +93,10 @@ const CATALOGUE: Record<string, Workload> = {
     figures: [
       ["deliveriesPerSecond", "deliveries/s", "", true],
       ["p99Ms", "p99 delivery", "ms", false],
+      ["cpuPerDelivery", "server CPU/delivery", "µs", false],
     ],
     rounds: ROUNDS,
+    cost: ["deliveriesPerSecond", "cpuPerDelivery"],
   },
 };
 
@@ -161,6 +177,11 @@ async function measure(name: string, workload: string) {
         result[`oldRssPerConnection${n}`] = figures.oldRssPerConnection / 1024;
         result[`heapPerConnection${n}`] = figures.heapPerConnection / 1024;
       } else Object.assign(result, figures);
+      const cost = CATALOGUE[workload].cost;
+      if (cost !== undefined) {
+        const [rate, key] = cost;
+        result[key] = figures.serverCpu * 1e6 / figures[rate];
+      }
     } finally {
       await server.stop();
     }
@@ -212,6 +233,7 @@ if (values.json !== undefined) {
 function format(value: number, unit: string): string {
   if (unit === "ms") return `${value.toFixed(3)} ms`;
   if (unit === "KiB") return `${value.toFixed(2)} KiB`;
+  if (unit === "µs") return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
   return Math.round(value).toLocaleString("en-US");
 }
 
