@@ -54,6 +54,8 @@ for (const server of ["raw", "wsapi", "hono"]) {
       const echo = await load(port, pid, "echo");
       assert.ok(echo.messagesPerSecond > 0);
       assert.ok(echo.loadCpu > 0);
+      // (What the table's server CPU per message is computed from.)
+      assert.ok(echo.serverCpu > 0);
       const latency = await load(port, pid, "latency");
       assert.ok(latency.roundTrips > 0);
       assert.ok(0 < latency.p50Ms && latency.p50Ms <= latency.p99Ms);
@@ -62,6 +64,14 @@ for (const server of ["raw", "wsapi", "hono"]) {
       const idle = await load(port, pid, "idle", "--connections=200");
       assert.equal(idle.connections, 200);
       assert.ok(idle.rss > 0);
+      const browser = await load(
+        port,
+        pid,
+        "idle",
+        "--connections=50",
+        "--headers=browser",
+      );
+      assert.equal(browser.connections, 50);
       const broadcast = await load(
         port,
         pid,

@@ -16,6 +16,7 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "0.5" },
     connections: { type: "string" },
     pid: { type: "string" },
+    headers: { type: "string", default: "minimal" },
   },
 });
 
@@ -77,9 +78,35 @@ async function window<T>(measure: () => Promise<T>): Promise<T & Window> {
   };
 }
 
+// What every connection sends besides the handshake's own headers: nothing
+// (Deno's client: 6 headers in all), or what a browser sends (14 in all).
+const HEADER_SETS: Record<string, Record<string, string> | undefined> = {
+  minimal: undefined,
+  browser: {
+    "user-agent":
+      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    origin: base.replace("ws:", "http:"),
+    "cache-control": "no-cache",
+    pragma: "no-cache",
+    "accept-encoding": "gzip, deflate, br, zstd",
+    "accept-language": "en-US,en;q=0.9,de;q=0.8",
+    cookie:
+      "session=3f2a9c1e7b6d4a8f9e0c1b2a3d4e5f60; theme=dark; _ga=GA1.1.123456789.1700000000",
+    "sec-websocket-extensions": "permessage-deflate; client_max_window_bits",
+  },
+};
+if (!Object.hasOwn(HEADER_SETS, values.headers)) {
+  throw new Error(
+    `--headers must be one of ${
+      Object.keys(HEADER_SETS).join(", ")
+    }, got "${values.headers}"`,
+  );
+}
+const headers = HEADER_SETS[values.headers];
+
 function open(path: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(base + path);
+    const socket = new WebSocket(base + path, { headers });
     socket.onopen = () => resolve(socket);
     socket.onerror = () => reject(new Error(`Could not open ${base}${path}`));
   });

@@ -8,6 +8,7 @@
 //   deno task bench              short run (under 2 minutes)
 //   deno task bench:full         longer windows, more rounds, 10,000 idle connections
 //   deno task bench --servers=raw,wsapi --workloads=echo,latency --rounds=5
+//   deno task bench --workloads=idle --headers=browser   clients send 14 headers
 import { parseArgs } from "node:util";
 import { type SpawnedServer, spawnServer } from "./_spawn.ts";
 
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     seconds: { type: "string" },
     json: { type: "string" },
+    headers: { type: "string", default: "minimal" },
   },
 });
 
@@ -154,6 +156,7 @@ async function load(
     `--seconds=${SECONDS}`,
     `--warmup=${WARMUP}`,
     `--pid=${server.pid}`,
+    `--headers=${values.headers}`,
     ...extra,
   ]);
   const out = await new Deno.Command(command, { args, stderr: "inherit" })
@@ -207,7 +210,8 @@ console.log(
         ? "server on core 0, load on core 1"
         : "not pinned"
     }, ` +
-    `${ROUNDS} rounds of ${SECONDS} s`,
+    `${ROUNDS} rounds of ${SECONDS} s` +
+    (values.headers === "minimal" ? "" : `, ${values.headers} headers`),
 );
 const started = Date.now();
 // results[workload][server] = one figure set per round
