@@ -652,14 +652,7 @@ export class App extends Router {
     try {
       running = route.handler(ws, NO_ARGS);
     } catch (error) {
-      return this.#finishWebSocket(
-        route,
-        ws,
-        reporting,
-        undefined,
-        true,
-        error,
-      );
+      return handlerThrew.call(reporting, route, ws, error);
     }
     // (Promise.resolve returns a native promise as it is.) Bound functions
     // rather than closures: an idle connection then keeps no closure
