@@ -12,8 +12,8 @@ import { utf8Exceeds } from "./_utf8.ts";
  *
  * @example Any WebSocket is one
  * ```ts
- * import type { WebSocketLike } from "./mod.ts";
- * import { createSocketPair } from "./testing.ts";
+ * import type { WebSocketLike } from "@wsapi/wsapi";
+ * import { createSocketPair } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const [server, client]: WebSocketLike[] = createSocketPair();

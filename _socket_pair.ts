@@ -22,7 +22,7 @@ let pairTerminate: (socket: PairedSocket) => void;
  *
  * @example Exchanging a message
  * ```ts
- * import { createSocketPair } from "./testing.ts";
+ * import { createSocketPair } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const [a, b] = createSocketPair();

@@ -7,7 +7,7 @@
  *
  * @example A hand-made validator
  * ```ts
- * import type { StandardSchemaV1 } from "./mod.ts";
+ * import type { StandardSchemaV1 } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const positive: StandardSchemaV1<unknown, number> = {
@@ -34,7 +34,7 @@ export interface StandardSchemaV1<Input = unknown, Output = Input> {
  *
  * @example Properties
  * ```ts
- * import type { StandardSchemaV1Props, StandardSchemaV1Result, StandardSchemaV1Issue } from "./mod.ts";
+ * import type { StandardSchemaV1Props, StandardSchemaV1Result, StandardSchemaV1Issue } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const props: StandardSchemaV1Props<unknown, string> = {
@@ -63,7 +63,7 @@ export interface StandardSchemaV1Props<Input = unknown, Output = Input> {
  *
  * @example Results
  * ```ts
- * import type { StandardSchemaV1Props, StandardSchemaV1Result, StandardSchemaV1Issue } from "./mod.ts";
+ * import type { StandardSchemaV1Props, StandardSchemaV1Result, StandardSchemaV1Issue } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const ok: StandardSchemaV1Result<number> = { value: 1 };
@@ -80,7 +80,7 @@ export type StandardSchemaV1Result<Output> =
  *
  * @example An issue
  * ```ts
- * import type { StandardSchemaV1Props, StandardSchemaV1Result, StandardSchemaV1Issue } from "./mod.ts";
+ * import type { StandardSchemaV1Props, StandardSchemaV1Result, StandardSchemaV1Issue } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const issue: StandardSchemaV1Issue = { message: "Too short", path: ["user", { key: "name" }] };

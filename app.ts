@@ -37,8 +37,8 @@ import { Solver } from "./_resolve.ts";
  *
  * @example Capturing the log in a test
  * ```ts
- * import { App, type Logger } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, type Logger } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const lines: unknown[][] = [];
@@ -61,7 +61,7 @@ export interface Logger {
  *
  * @example Tighter limits
  * ```ts
- * import { App, type AppOptions } from "./mod.ts";
+ * import { App, type AppOptions } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const options: AppOptions = { maxMessageSize: 64 * 1024, maxQueuedMessages: 32, idleTimeout: 30 };
@@ -103,8 +103,8 @@ export interface AppOptions {
  *
  * @example Closing with a custom code
  * ```ts
- * import { App, type ExceptionHandler, WebSocket, WebSocketDisconnect } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, type ExceptionHandler, WebSocket, WebSocketDisconnect } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * class QuotaExceeded extends Error {}
@@ -133,7 +133,7 @@ export type ExceptionHandler<E = Error> = (
  *
  * @example Shutting down with a restart code
  * ```ts
- * import { App, type AppShutdownOptions } from "./mod.ts";
+ * import { App, type AppShutdownOptions } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const options: AppShutdownOptions = { code: 1012, reason: "restarting", timeoutMs: 5000 };
@@ -260,7 +260,7 @@ function detail(status: number, text: string, headers?: HeadersInit): Response {
  *
  * @example Serving an echo endpoint with Deno.serve
  * ```ts ignore
- * import { App } from "./mod.ts";
+ * import { App } from "@wsapi/wsapi";
  *
  * const app = new App();
  * app.websocket("/ws", async (ws) => {
@@ -272,8 +272,8 @@ function detail(status: number, text: string, headers?: HeadersInit): Response {
  *
  * @example Testing it in memory
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -313,8 +313,8 @@ export class App extends Router {
    *
    * @example Replacing a dependency in a test
    * ```ts
-   * import { App, Depends } from "./mod.ts";
-   * import { TestClient } from "./testing.ts";
+   * import { App, Depends } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
    * import assert from "node:assert/strict";
    *
    * function currentUser(): string {
@@ -387,8 +387,8 @@ export class App extends Router {
    *
    * @example Turning an error into a 404
    * ```ts
-   * import { App } from "./mod.ts";
-   * import { TestClient } from "./testing.ts";
+   * import { App } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
    * import assert from "node:assert/strict";
    *
    * class NotFoundError extends Error {}
@@ -447,7 +447,7 @@ export class App extends Router {
    *
    * @example On SIGTERM
    * ```ts ignore
-   * import { App } from "./mod.ts";
+   * import { App } from "@wsapi/wsapi";
    *
    * const app = new App();
    * const server = Deno.serve(app.fetch);
@@ -501,7 +501,7 @@ export class App extends Router {
    *
    * @example A WebSocket URL from an HTTP origin
    * ```ts
-   * import { App } from "./mod.ts";
+   * import { App } from "@wsapi/wsapi";
    * import assert from "node:assert/strict";
    *
    * const app = new App();

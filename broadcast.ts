@@ -8,9 +8,9 @@
  *
  * @example A room
  * ```ts
- * import { App } from "./mod.ts";
- * import { Broadcast, MemoryBackend } from "./broadcast.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { Broadcast, MemoryBackend } from "@wsapi/wsapi/broadcast";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const broadcast = new Broadcast(new MemoryBackend());
@@ -50,7 +50,7 @@ export type BroadcastMessage =
  *
  * @example A backend that logs what passes through
  * ```ts
- * import { type BroadcastBackend, type BroadcastMessage, Broadcast, MemoryBackend } from "./broadcast.ts";
+ * import { type BroadcastBackend, type BroadcastMessage, Broadcast, MemoryBackend } from "@wsapi/wsapi/broadcast";
  * import assert from "node:assert/strict";
  *
  * class LoggingBackend implements BroadcastBackend {
@@ -106,7 +106,7 @@ export interface BroadcastBackend {
  *
  * @example
  * ```ts
- * import { Broadcast, MemoryBackend } from "./broadcast.ts";
+ * import { Broadcast, MemoryBackend } from "@wsapi/wsapi/broadcast";
  * import assert from "node:assert/strict";
  *
  * const broadcast = new Broadcast(new MemoryBackend());
@@ -191,7 +191,7 @@ interface Envelope {
  *
  * @example
  * ```ts
- * import { Broadcast, BroadcastChannelBackend } from "./broadcast.ts";
+ * import { Broadcast, BroadcastChannelBackend } from "@wsapi/wsapi/broadcast";
  * import assert from "node:assert/strict";
  *
  * const a = new Broadcast(new BroadcastChannelBackend("doc-example"));
@@ -424,7 +424,7 @@ const { CONNECTED } = WebSocketState;
  *
  * @example See the module documentation.
  * ```ts
- * import { Broadcast } from "./broadcast.ts";
+ * import { Broadcast } from "@wsapi/wsapi/broadcast";
  * import assert from "node:assert/strict";
  *
  * const broadcast = new Broadcast(); // a MemoryBackend

@@ -86,8 +86,8 @@ function decodeMessage(raw: Uint8Array): BroadcastMessage | null {
  *
  * @example
  * ```ts ignore
- * import { Broadcast } from "./broadcast.ts";
- * import { RedisBackend } from "./broadcast_redis.ts";
+ * import { Broadcast } from "@wsapi/wsapi/broadcast";
+ * import { RedisBackend } from "@wsapi/wsapi/broadcast/redis";
  *
  * const broadcast = new Broadcast(new RedisBackend({ url: Deno.env.get("REDIS_URL")! }));
  * ```

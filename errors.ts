@@ -26,7 +26,7 @@
  *
  * @example Catching a disconnect
  * ```ts
- * import { WebSocketDisconnect } from "./mod.ts";
+ * import { WebSocketDisconnect } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const error = new WebSocketDisconnect(1001, "page closed");
@@ -70,8 +70,8 @@ export class WebSocketDisconnect extends Error {
  *
  * @example Refusing a connection from a handler
  * ```ts
- * import { App, CLOSE_CODE, WebSocketDisconnect, WebSocketException } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, CLOSE_CODE, WebSocketDisconnect, WebSocketException } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -138,8 +138,8 @@ const STATUS_TEXT: Record<number, string> = {
  *
  * @example Denying a WebSocket handshake with 401
  * ```ts
- * import { App, HTTPException } from "./mod.ts";
- * import { TestClient, WebSocketDenialResponse } from "./testing.ts";
+ * import { App, HTTPException } from "@wsapi/wsapi";
+ * import { TestClient, WebSocketDenialResponse } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -190,7 +190,7 @@ export class HTTPException extends Error {
    *
    * @example Rendering
    * ```ts
-   * import { HTTPException } from "./mod.ts";
+   * import { HTTPException } from "@wsapi/wsapi";
    * import assert from "node:assert/strict";
    *
    * const response = new HTTPException(404).toResponse();
@@ -215,7 +215,7 @@ export class HTTPException extends Error {
  *
  * @example An issue
  * ```ts
- * import { type ValidationIssue, WebSocketRequestValidationError } from "./mod.ts";
+ * import { type ValidationIssue, WebSocketRequestValidationError } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const issue: ValidationIssue = { loc: ["path", "item_id"], msg: "Input should be a valid integer", type: "int_parsing", input: "abc" };
@@ -268,7 +268,7 @@ function summarise(issues: readonly ValidationIssue[]): string {
  *
  * @example Reading the errors
  * ```ts
- * import { WebSocketRequestValidationError } from "./mod.ts";
+ * import { WebSocketRequestValidationError } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const error = new WebSocketRequestValidationError([
@@ -307,7 +307,7 @@ export class WebSocketRequestValidationError extends Error {
  *
  * @example Rendering
  * ```ts
- * import { RequestValidationError } from "./mod.ts";
+ * import { RequestValidationError } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const error = new RequestValidationError([
@@ -349,7 +349,7 @@ export class RequestValidationError extends Error {
  *
  * @example Reversing an unknown name
  * ```ts
- * import { App, NoMatchFound } from "./mod.ts";
+ * import { App, NoMatchFound } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const app = new App();

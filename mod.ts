@@ -6,8 +6,8 @@
  *
  * @example An echo server
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();

@@ -6,8 +6,8 @@
  *
  * @example A WebSocket route with parameters and a dependency
  * ```ts
- * import { App, CLOSE_CODE, Cookie, Depends, int, Path, Query, WebSocketException } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, CLOSE_CODE, Cookie, Depends, int, Path, Query, WebSocketException } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const cookieOrToken = Depends(
@@ -47,8 +47,8 @@ import { connectionControl } from "./_connection_control.ts";
  *
  * @example A custom converter
  * ```ts
- * import { App, type Converter, Query } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, type Converter, Query } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const upper: Converter<string> = { type: "upper", multiple: false, parse: (raw) => String(raw).toUpperCase() };
@@ -81,7 +81,7 @@ function last(raw: string | readonly string[]): string {
  *
  * @example
  * ```ts
- * import { str } from "./mod.ts";
+ * import { str } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * assert.equal(str.parse("a b"), "a b");
@@ -100,7 +100,7 @@ const INTEGER = /^[+-]?\d+$/;
  *
  * @example
  * ```ts
- * import { int } from "./mod.ts";
+ * import { int } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * assert.equal(int.parse("-3"), -3);
@@ -129,7 +129,7 @@ const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
  *
  * @example
  * ```ts
- * import { float } from "./mod.ts";
+ * import { float } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * assert.equal(float.parse("2.5"), 2.5);
@@ -159,7 +159,7 @@ const FALSE = new Set(["false", "0", "no", "off", "f", "n"]);
  *
  * @example
  * ```ts
- * import { bool } from "./mod.ts";
+ * import { bool } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * assert.equal(bool.parse("Yes"), true);
@@ -187,7 +187,7 @@ const UUID_TEXT =
  *
  * @example
  * ```ts
- * import { uuid } from "./mod.ts";
+ * import { uuid } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * assert.equal(uuid.parse("123E4567E89B12D3A456426614174000"), "123e4567-e89b-12d3-a456-426614174000");
@@ -217,7 +217,7 @@ export const uuid: Converter<string> = {
  *
  * @example
  * ```ts
- * import { int, list } from "./mod.ts";
+ * import { int, list } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(list(int).parse(["1", "2"]), [1, 2]);
@@ -243,7 +243,7 @@ export type ParamSource = "query" | "path" | "header" | "cookie" | "scopes";
  *
  * @example Inspecting a declaration
  * ```ts
- * import { int, Param, Query } from "./mod.ts";
+ * import { int, Param, Query } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const page = Query(int, { default: 1 });
@@ -372,8 +372,8 @@ function factory(source: ParamSource): ParamFactory {
  *
  * @example
  * ```ts
- * import { App, int, list, Query } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, int, list, Query } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App().get("/", {
@@ -392,8 +392,8 @@ export const Query: ParamFactory = factory("query");
  *
  * @example
  * ```ts
- * import { App, int, Path } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, int, Path } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App().get("/items/{item_id}", {
@@ -410,8 +410,8 @@ export const Path: ParamFactory = factory("path");
  *
  * @example
  * ```ts
- * import { App, Header } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, Header } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App().get("/", { params: { xToken: Header() } }, (_req, { xToken }) => xToken);
@@ -426,8 +426,8 @@ export const Header: ParamFactory = factory("header");
  *
  * @example
  * ```ts
- * import { App, Cookie } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, Cookie } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -449,8 +449,8 @@ export const Cookie: ParamFactory = factory("cookie");
  *
  * @example A dependency that checks scopes
  * ```ts
- * import { App, Depends, HTTPException, Query, Security, SecurityScopes } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, Depends, HTTPException, Query, Security, SecurityScopes } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const user = Depends({ scopes: SecurityScopes(), token: Query() }, ({ scopes, token }) => {
@@ -502,7 +502,7 @@ export interface SecurityOptions extends DependsOptions {
  *
  * @example Inspecting a declaration
  * ```ts
- * import { Dependency, Depends } from "./mod.ts";
+ * import { Dependency, Depends } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * function now() {
@@ -578,8 +578,8 @@ export type ArgsOf<P> = { [K in keyof P]: ValueOf<P[K]> };
  *
  * @example A dependency with cleanup
  * ```ts
- * import { App, Depends } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, Depends } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const events: string[] = [];
@@ -648,7 +648,7 @@ export function Depends(
  *
  * @example See {@linkcode SecurityScopes}
  * ```ts
- * import { Depends, Security } from "./mod.ts";
+ * import { Depends, Security } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const user = Depends(() => "alice");
@@ -739,8 +739,8 @@ function missing(
  *
  * @example
  * ```ts
- * import { apiKeyQuery, App } from "./mod.ts";
- * import { TestClient, WebSocketDenialResponse } from "./testing.ts";
+ * import { apiKeyQuery, App } from "@wsapi/wsapi";
+ * import { TestClient, WebSocketDenialResponse } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -788,8 +788,8 @@ export function apiKeyQuery(
  *
  * @example
  * ```ts
- * import { apiKeyCookie, App } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { apiKeyCookie, App } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App().get("/", { params: { key: apiKeyCookie("session") } }, (_req, { key }) => key);
@@ -827,8 +827,8 @@ export function apiKeyCookie(
  *
  * @example
  * ```ts
- * import { apiKeyHeader, App } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { apiKeyHeader, App } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App().get("/", { params: { key: apiKeyHeader("x-api-key") } }, (_req, { key }) => key);
@@ -877,8 +877,8 @@ const BEARER = /^bearer\s+(\S+)\s*$/i;
  *
  * @example
  * ```ts
- * import { App, httpBearer } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, httpBearer } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App().get("/me", { params: { auth: httpBearer() } }, (_req, { auth }) => auth.credentials);
@@ -935,8 +935,8 @@ export interface BearerFromSubprotocolOptions extends CredentialOptions {
  *
  * @example
  * ```ts
- * import { App, bearerFromSubprotocol } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, bearerFromSubprotocol } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();

@@ -24,7 +24,7 @@ import {
  *
  * @example Usage
  * ```ts
- * import type { HandlerArgs } from "./mod.ts";
+ * import type { HandlerArgs } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const args: HandlerArgs = { q: 1 };
@@ -38,7 +38,7 @@ export type HandlerArgs = Record<string, unknown>;
  *
  * @example Usage
  * ```ts
- * import { App, type WebSocketHandler } from "./mod.ts";
+ * import { App, type WebSocketHandler } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const greet: WebSocketHandler = async (ws) => {
@@ -60,8 +60,8 @@ export type WebSocketHandler<A = HandlerArgs> = (
  *
  * @example Usage
  * ```ts
- * import { App, type HttpHandler } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, type HttpHandler } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const health: HttpHandler = () => ({ ok: true });
@@ -79,7 +79,7 @@ export type HttpHandler<A = HandlerArgs> = (
  *
  * @example Usage
  * ```ts
- * import { App, type RoutePath } from "./mod.ts";
+ * import { App, type RoutePath } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const paths: RoutePath[] = ["/ws/{id:int}", new URLPattern({ pathname: "/raw/:name" })];
@@ -95,7 +95,7 @@ export type RoutePath = string | URLPattern;
  *
  * @example Usage
  * ```ts
- * import { App, type HttpRouteOptions } from "./mod.ts";
+ * import { App, type HttpRouteOptions } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const options: HttpRouteOptions = { name: "home" };
@@ -117,7 +117,7 @@ export interface HttpRouteOptions<P extends Params = Params> {
  *
  * @example Usage
  * ```ts
- * import { App, type WebSocketRouteOptions } from "./mod.ts";
+ * import { App, type WebSocketRouteOptions } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const options: WebSocketRouteOptions = { name: "upload", maxMessageSize: 16 * 1024 * 1024 };
@@ -149,7 +149,7 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
  *
  * @example Allowing subdomains
  * ```ts
- * import { App, type OriginPolicy } from "./mod.ts";
+ * import { App, type OriginPolicy } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const policy: OriginPolicy = (origin) => new URL(origin).hostname.endsWith(".example.com");
@@ -167,7 +167,7 @@ export type OriginPolicy =
  *
  * @example Inspecting the routes of an app
  * ```ts
- * import { App, WebSocketRoute } from "./mod.ts";
+ * import { App, WebSocketRoute } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -226,7 +226,7 @@ export class WebSocketRoute<P extends Params = Params> {
  *
  * @example Inspecting the routes of an app
  * ```ts
- * import { App, HttpRoute } from "./mod.ts";
+ * import { App, HttpRoute } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -292,7 +292,7 @@ export class HttpRoute<P extends Params = Params> {
  *
  * @example
  * ```ts
- * import type { NoParams } from "./mod.ts";
+ * import type { NoParams } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const none: NoParams = {};
@@ -306,7 +306,7 @@ export type NoParams = Record<never, never>;
  *
  * @example Usage
  * ```ts
- * import { App, type Route, WebSocketRoute } from "./mod.ts";
+ * import { App, type Route, WebSocketRoute } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const app = new App().get("/", () => "").websocket("/ws", async (ws) => await ws.accept());
@@ -367,7 +367,7 @@ function assertHandler(handler: unknown, path: RoutePath): void {
  *
  * @example Usage
  * ```ts
- * import { App, type RouteMatch, type WebSocketRoute } from "./mod.ts";
+ * import { App, type RouteMatch, type WebSocketRoute } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const app = new App().websocket("/rooms/{room}", async (ws) => await ws.accept());
@@ -388,7 +388,7 @@ export interface RouteMatch<R extends Route> {
  *
  * @example A handler
  * ```ts
- * import type { FetchHandler } from "./mod.ts";
+ * import type { FetchHandler } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const handler: FetchHandler = () => new Response("ok");
@@ -405,7 +405,7 @@ export type FetchHandler = (
  *
  * @example What resolve() returns for a mount
  * ```ts
- * import { App, type Mount } from "./mod.ts";
+ * import { App, type Mount } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const app = new App().mount("/files", () => new Response("file"));
@@ -425,7 +425,7 @@ export interface Mount {
  *
  * @example Telling them apart
  * ```ts
- * import { App, type Resolution } from "./mod.ts";
+ * import { App, type Resolution } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const app = new App().get("/a/{x}", () => "").mount("/b", () => new Response());
@@ -444,7 +444,7 @@ export type Resolution =
  *
  * @example Including with a prefix
  * ```ts
- * import { App, type IncludeOptions, Router } from "./mod.ts";
+ * import { App, type IncludeOptions, Router } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const options: IncludeOptions = { prefix: "/api" };
@@ -464,7 +464,7 @@ export interface IncludeOptions {
  *
  * @example A router with its own prefix
  * ```ts
- * import { type RouterOptions, Router } from "./mod.ts";
+ * import { type RouterOptions, Router } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const options: RouterOptions = { prefix: "/v1" };
@@ -751,8 +751,8 @@ function includes(router: Router, target: Router): boolean {
  *
  * @example Registering and including routes
  * ```ts
- * import { App, Router } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, Router } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const chat = new Router();
@@ -866,8 +866,8 @@ export class Router {
    *
    * @example Mounting another handler
    * ```ts
-   * import { App } from "./mod.ts";
-   * import { TestClient } from "./testing.ts";
+   * import { App } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
    * import assert from "node:assert/strict";
    *
    * const app = new App();
@@ -1160,7 +1160,7 @@ export class Router {
    *
    * @example Resolving a path
    * ```ts
-   * import { App } from "./mod.ts";
+   * import { App } from "@wsapi/wsapi";
    * import assert from "node:assert/strict";
    *
    * const app = new App();
@@ -1234,7 +1234,7 @@ export class Router {
    *
    * @example Reversing a route
    * ```ts
-   * import { App } from "./mod.ts";
+   * import { App } from "@wsapi/wsapi";
    * import assert from "node:assert/strict";
    *
    * const app = new App();

@@ -6,8 +6,8 @@
  *
  * @example Testing an echo endpoint
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -43,8 +43,8 @@ export { PairedSocket } from "./_socket_pair.ts";
  *
  * @example Seeing what a real client sees
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient, type TestClientOptions, WebSocketDenialResponse } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient, type TestClientOptions, WebSocketDenialResponse } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App({ logger: { error() {}, warn() {} } });
@@ -78,8 +78,8 @@ export interface TestClientOptions {
  *
  * @example Headers, subprotocols and cookies
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient, type WebSocketConnectOptions } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient, type WebSocketConnectOptions } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -114,8 +114,8 @@ export interface WebSocketConnectOptions {
  *
  * @example Reading the denial
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient, WebSocketDenialResponse } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient, WebSocketDenialResponse } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -183,8 +183,8 @@ const NO_LIMITS = {
  *
  * @example A session
  * ```ts
- * import { App, WebSocketDisconnect } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, WebSocketDisconnect } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -387,8 +387,8 @@ export class WebSocketTestSession implements AsyncDisposable {
  *
  * @example HTTP and WebSocket routes
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -620,7 +620,7 @@ export class TestClient {
  *
  * @example A round trip
  * ```ts
- * import { createSocketPair } from "./testing.ts";
+ * import { createSocketPair } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const [server, client] = createSocketPair();

@@ -40,7 +40,7 @@ export type {
  *
  * @example Closing with a named code
  * ```ts
- * import { CLOSE_CODE } from "./mod.ts";
+ * import { CLOSE_CODE } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * assert.equal(CLOSE_CODE.PolicyViolation, 1008);
@@ -76,7 +76,7 @@ export const CLOSE_CODE = {
  *
  * @example Typing a code
  * ```ts
- * import { CLOSE_CODE, type CloseCode } from "./mod.ts";
+ * import { CLOSE_CODE, type CloseCode } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const code: CloseCode = CLOSE_CODE.TryAgainLater;
@@ -92,7 +92,7 @@ export type CloseCode = typeof CLOSE_CODE[keyof typeof CLOSE_CODE];
  *
  * @example Checking whether the handler accepted
  * ```ts
- * import { WebSocketState } from "./mod.ts";
+ * import { WebSocketState } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * assert.equal(WebSocketState.CONNECTED, 1);
@@ -110,7 +110,7 @@ export const WebSocketState = {
  *
  * @example Typing a state
  * ```ts
- * import { WebSocketState } from "./mod.ts";
+ * import { WebSocketState } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const state: WebSocketState = WebSocketState.DISCONNECTED;
@@ -127,7 +127,7 @@ const STATE_NAMES = ["CONNECTING", "CONNECTED", "DISCONNECTED", "RESPONSE"];
  *
  * @example A message
  * ```ts
- * import type { ConnectMessage } from "./mod.ts";
+ * import type { ConnectMessage } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const message: ConnectMessage = { type: "websocket.connect" };
@@ -143,7 +143,7 @@ export interface ConnectMessage {
  *
  * @example A message
  * ```ts
- * import type { ReceiveTextMessage } from "./mod.ts";
+ * import type { ReceiveTextMessage } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const message: ReceiveTextMessage = { type: "websocket.receive", text: "hi" };
@@ -163,7 +163,7 @@ export interface ReceiveTextMessage {
  *
  * @example A message
  * ```ts
- * import type { ReceiveBytesMessage } from "./mod.ts";
+ * import type { ReceiveBytesMessage } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const message: ReceiveBytesMessage = { type: "websocket.receive", bytes: new Uint8Array([1]) };
@@ -183,7 +183,7 @@ export interface ReceiveBytesMessage {
  *
  * @example A message
  * ```ts
- * import type { DisconnectMessage } from "./mod.ts";
+ * import type { DisconnectMessage } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const message: DisconnectMessage = { type: "websocket.disconnect", code: 1001, reason: "" };
@@ -203,8 +203,8 @@ export interface DisconnectMessage {
  *
  * @example The raw messages
  * ```ts
- * import { App, type ReceiveMessage } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, type ReceiveMessage } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -241,7 +241,7 @@ export type ReceiveMessage =
  *
  * @example A message
  * ```ts
- * import type { AcceptMessage } from "./mod.ts";
+ * import type { AcceptMessage } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const message: AcceptMessage = { type: "websocket.accept", subprotocol: "v1", headers: { "x-a": "b" } };
@@ -261,7 +261,7 @@ export interface AcceptMessage {
  *
  * @example A message
  * ```ts
- * import type { SendTextMessage } from "./mod.ts";
+ * import type { SendTextMessage } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const message: SendTextMessage = { type: "websocket.send", text: "hi" };
@@ -281,7 +281,7 @@ export interface SendTextMessage {
  *
  * @example A message
  * ```ts
- * import type { SendBytesMessage } from "./mod.ts";
+ * import type { SendBytesMessage } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const message: SendBytesMessage = { type: "websocket.send", bytes: new Uint8Array([1]) };
@@ -301,7 +301,7 @@ export interface SendBytesMessage {
  *
  * @example A message
  * ```ts
- * import type { CloseMessage } from "./mod.ts";
+ * import type { CloseMessage } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const message: CloseMessage = { type: "websocket.close", code: 4000, reason: "bye" };
@@ -321,8 +321,8 @@ export interface CloseMessage {
  *
  * @example The raw messages
  * ```ts
- * import { App, type ReceiveMessage } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, type ReceiveMessage } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -359,7 +359,7 @@ export type SendMessage =
  *
  * @example Options
  * ```ts
- * import type { UpgradeOptions } from "./mod.ts";
+ * import type { UpgradeOptions } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const options: UpgradeOptions = { protocol: "v1", idleTimeout: 30 };
@@ -380,8 +380,8 @@ export interface UpgradeOptions {
  *
  * @example A custom upgrade function
  * ```ts
- * import { App, type UpgradeFunction } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, type UpgradeFunction } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * // Wrap the upgrade, e.g. to count sockets; the test client swaps in its own.
@@ -407,7 +407,7 @@ export type UpgradeFunction = (
  *
  * @example A refusal
  * ```ts
- * import type { WebSocketHandshake } from "./mod.ts";
+ * import type { WebSocketHandshake } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const refusal: WebSocketHandshake = {
@@ -429,7 +429,7 @@ export interface WebSocketHandshake {
  *
  * @example Building a connection by hand
  * ```ts
- * import { App, HTTPConnection, type HTTPConnectionInit } from "./mod.ts";
+ * import { App, HTTPConnection, type HTTPConnectionInit } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * const init: HTTPConnectionInit = {
@@ -463,7 +463,7 @@ export interface HTTPConnectionInit {
  *
  * @example Building a connection by hand
  * ```ts
- * import { App, WebSocket, type WebSocketHandshake } from "./mod.ts";
+ * import { App, WebSocket, type WebSocketHandshake } from "@wsapi/wsapi";
  * import assert from "node:assert/strict";
  *
  * // What an App does for each upgrade request, by hand:
@@ -517,8 +517,8 @@ const snapshot = {} as {
  *
  * @example Reading the request from a handler
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -875,8 +875,8 @@ function wrongKind(action: string, kind: Kind, item: Inbound): TypeError {
  *
  * @example An echo endpoint
  * ```ts
- * import { App } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
@@ -1564,8 +1564,8 @@ export class WebSocket extends HTTPConnection {
  *
  * @example Choosing a subprotocol
  * ```ts
- * import { App, type WebSocketAcceptOptions } from "./mod.ts";
- * import { TestClient } from "./testing.ts";
+ * import { App, type WebSocketAcceptOptions } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
  * const app = new App();
