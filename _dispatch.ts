@@ -3,6 +3,7 @@
 // each App to its dispatcher, reachable only by sibling modules.
 import type { App } from "./app.ts";
 import type { UpgradeFunction } from "./websocket.ts";
+import type { HandshakeRecord } from "./_operations.ts";
 
 /** How one request is served, beyond the request itself. */
 export interface DispatchContext {
@@ -16,6 +17,10 @@ export interface DispatchContext {
   onError?: (error: unknown) => void;
   /** Told the close code and reason of a refused handshake. */
   onRefuse?: (code: number, reason: string) => void;
+  /** The state middleware set, handed to the handler's connection. */
+  state?: Record<string, unknown>;
+  /** Filled with a handshake's outcome when observers or the access log need it. */
+  handshake?: HandshakeRecord;
   /** Given the promise of a WebSocket handler's whole run. */
   onConnection?: (done: Promise<void>) => void;
 }

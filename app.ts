@@ -31,6 +31,10 @@ import { normaliseOrigins, originRefusal } from "./_origin.ts";
 import { requestHeaders } from "./_headers.ts";
 import type { Dependency } from "./params.ts";
 import { Solver } from "./_resolve.ts";
+import type { ConnectionLimits } from "./limits.ts";
+import type { Middleware } from "./middleware.ts";
+import type { ConnectionObserver } from "./observer.ts";
+import { Operations } from "./_operations.ts";
 
 /**
  * Where the app writes what went wrong.
@@ -54,7 +58,40 @@ export interface Logger {
   error(...data: unknown[]): void;
   /** Refusals and misuse the app recovered from. */
   warn(...data: unknown[]): void;
+  /** Access log lines (`accessLog: true`); without it they go to `warn`. */
+  info?(...data: unknown[]): void;
 }
+
+/**
+ * Startup and shutdown code, as one async generator: what comes before its
+ * `yield` runs once, before the first request is served (in each isolate
+ * under `deno serve --parallel`); the object it yields becomes `app.state`;
+ * what comes after the `yield` runs once `app.shutdown()` has closed every
+ * socket and run every cleanup. A failing startup is logged and every
+ * request gets 503.
+ *
+ * @example A database pool for the app's lifetime
+ * ```ts
+ * import { App, type Lifespan } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const events: string[] = [];
+ * const lifespan: Lifespan = async function* () {
+ *   events.push("startup");
+ *   yield { pool: "db-pool" };
+ *   events.push("shutdown");
+ * };
+ * const app = new App({ lifespan });
+ * app.get("/", (_req) => String(app.state.pool));
+ * assert.equal(await (await new TestClient(app).get("/")).text(), "db-pool");
+ * await app.shutdown();
+ * assert.deepEqual(events, ["startup", "shutdown"]);
+ * ```
+ */
+export type Lifespan = (
+  app: App,
+) => AsyncGenerator<Record<string, unknown> | void, void, void>;
 
 /**
  * Options of {@linkcode App}.
@@ -68,7 +105,7 @@ export interface Logger {
  * assert.ok(new App(options) instanceof App);
  * ```
  */
-export interface AppOptions {
+export interface AppOptions extends ConnectionLimits {
   /** Bytes; a larger incoming message closes the socket with 1009. @default {1048576} */
   maxMessageSize?: number;
   /** Messages received but not yet read by the handler; one more closes with 1008. @default {1024} */
@@ -93,6 +130,25 @@ export interface AppOptions {
   allowedOrigins?: OriginPolicy;
   /** Dependencies run before every handler, before router and route ones. */
   dependencies?: readonly Dependency[];
+  /** Startup and shutdown code; see {@linkcode Lifespan}. @default {none} */
+  lifespan?: Lifespan;
+  /**
+   * How many reverse proxies in front of the app append to
+   * `X-Forwarded-For`: the client address (for `maxConnectionsPerClient`)
+   * is then read that many entries from its end. Only set it behind proxies
+   * you run: a client can write anything in that header.
+   *
+   * @default {0: the header is ignored}
+   */
+  trustProxy?: number;
+  /**
+   * A log line (through `logger.info`) for every refused handshake and
+   * every closed session: route, status or close code, reason, duration,
+   * messages and bytes each way.
+   *
+   * @default {false}
+   */
+  accessLog?: boolean;
 }
 
 /**
@@ -334,6 +390,7 @@ export class App extends Router {
   // Every connection being served, and the promise of its whole run.
   #running = new Map<WebSocket, Promise<void>>();
   #shutdown: { code: number; reason: string } | null = null;
+  #ops: Operations;
 
   /**
    * Creates an application.
@@ -364,9 +421,92 @@ export class App extends Router {
       options.allowedOrigins,
       "create App",
     );
+    this.#ops = new Operations(
+      this,
+      options,
+      this.#logger,
+      (conn, error, context) => this.#middlewareError(conn, error, context),
+    );
     this.fetch = (request, info) =>
       this.#handle(request, { client: clientOf(info), info });
     dispatchers.set(this, (request, context) => this.#handle(request, context));
+  }
+
+  /**
+   * What the lifespan yielded (an empty object without one, or before it
+   * started); also `conn.app.state`.
+   */
+  get state(): Record<string, unknown> {
+    return this.#ops.state;
+  }
+
+  /**
+   * Adds a middleware, run for every HTTP request and WebSocket handshake,
+   * before routing, in registration order; see {@linkcode Middleware}.
+   *
+   * @param middleware The middleware.
+   * @returns This app.
+   * @throws {TypeError} If it is not a function.
+   *
+   * @example A header on every response, the 101 included
+   * ```ts
+   * import { App } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new App();
+   * app.use(async (_conn, next) => {
+   *   const response = await next();
+   *   response.headers.set("x-served-by", "wsapi");
+   *   return response;
+   * });
+   * app.get("/", () => "ok");
+   * app.websocket("/ws", (ws) => ws.accept());
+   * const client = new TestClient(app);
+   * assert.equal((await client.get("/")).headers.get("x-served-by"), "wsapi");
+   * await using ws = await client.websocketConnect("/ws");
+   * assert.equal(ws.responseHeaders.get("x-served-by"), "wsapi");
+   * ```
+   */
+  // (Overrides Router.use: the app's chain runs before routing, a router's
+  // after it.)
+  override use(middleware: Middleware): this {
+    this.#ops.use(middleware);
+    return this;
+  }
+
+  /**
+   * Registers an observer of handshakes and sessions (what `instrument()`
+   * of `@wsapi/wsapi/otel` uses); see {@linkcode ConnectionObserver}.
+   * Connections accepted from now on are observed.
+   *
+   * @param observer The observer.
+   * @returns A function that unregisters it.
+   * @throws {TypeError} If it is not an object.
+   *
+   * @example Logging every closed session's message count
+   * ```ts
+   * import { App } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const counts: number[] = [];
+   * const app = new App();
+   * app.observe({ accepted: () => ({ closed: (info) => counts.push(info.messagesReceived) }) });
+   * app.websocket("/ws", async (ws) => {
+   *   await ws.accept();
+   *   await ws.receiveText();
+   *   await ws.close();
+   * });
+   * const ws = await new TestClient(app).websocketConnect("/ws");
+   * await ws.sendText("hi");
+   * await ws.receiveText().catch(() => {});
+   * await app.shutdown();
+   * assert.deepEqual(counts, [1]);
+   * ```
+   */
+  observe(observer: ConnectionObserver): () => void {
+    return this.#ops.observe(observer);
   }
 
   /** WebSocket connections being served: from the upgrade request until the handler has finished and the socket is closed. */
@@ -473,7 +613,7 @@ export class App extends Router {
         this.#logger.warn(
           `App.shutdown(): ${this.#running.size} WebSocket connection(s) still running after ${timeoutMs} ms`,
         );
-        return;
+        break;
       }
       // Wake when everything has finished, or soon, to close sockets that
       // were accepted in the meantime.
@@ -486,6 +626,7 @@ export class App extends Router {
       ]);
       clearTimeout(timer);
     }
+    await this.#ops.finish();
   }
 
   /**
@@ -528,6 +669,46 @@ export class App extends Router {
   }
 
   #handle(request: Request, context: DispatchContext): Promise<Response> {
+    const ops = this.#ops;
+    if (!ops.active) return this.#route(request, context);
+    return ops.handle(request, context, () => this.#route(request, context));
+  }
+
+  // What an error thrown by middleware becomes: the exception handlers,
+  // else an HTTPException's response, else a logged 500.
+  async #middlewareError(
+    conn: HTTPConnection,
+    error: unknown,
+    context: DispatchContext,
+  ): Promise<Response> {
+    const handler = this.#handlerFor(error);
+    if (handler !== undefined) {
+      try {
+        const response = await handler(conn, error);
+        if (response instanceof Response) return response;
+        error = new Error(
+          "An exception handler for an error in middleware returned no Response",
+          { cause: error },
+        );
+      } catch (handlerError) {
+        error = handlerError;
+      }
+    } else if (
+      error instanceof HTTPException || error instanceof RequestValidationError
+    ) {
+      return error.toResponse();
+    } else if (error instanceof WebSocketException) {
+      context.onRefuse?.(error.code, error.reason);
+      return new Response(null, { status: 403 });
+    }
+    this.#report(error, "middleware", context);
+    return new Response("Internal Server Error", {
+      status: 500,
+      headers: TEXT,
+    });
+  }
+
+  #route(request: Request, context: DispatchContext): Promise<Response> {
     const url = new URL(request.url);
     if (request.method === "GET") {
       // Read through headers the request does not hold, before anything
@@ -606,15 +787,66 @@ export class App extends Router {
         new Response("Origin not allowed", { status: 403, headers: TEXT }),
       );
     }
+    if (route.middleware.length > 0) {
+      const conn = new HTTPConnection({
+        app: this,
+        url,
+        headers,
+        client: context.client,
+        pathParams: found.params,
+        state: context.state,
+      });
+      context.state = conn.state;
+      return this.#ops.chain(
+        route.middleware,
+        conn,
+        context,
+        () =>
+          this.#openWebSocket(
+            route,
+            found.params,
+            request,
+            headers,
+            url,
+            context,
+          ),
+      );
+    }
+    return this.#openWebSocket(
+      route,
+      found.params,
+      request,
+      headers,
+      url,
+      context,
+    );
+  }
+
+  // Builds the connection of a matched upgrade request and starts its handler.
+  #openWebSocket(
+    route: WebSocketRoute,
+    pathParams: Record<string, unknown>,
+    request: Request,
+    headers: Headers,
+    url: URL,
+    context: DispatchContext,
+  ): Promise<Response> {
+    const options = route.options;
+    const admission = this.#ops.admit(route, url, headers, context);
+    if (admission instanceof Response) return Promise.resolve(admission);
+    const upgrade = context.upgrade ?? this.#upgrade;
     const { promise, resolve } = Promise.withResolvers<Response>();
     const ws = new WebSocket({
       app: this,
       url,
       headers,
       client: context.client,
-      pathParams: found.params,
+      pathParams,
       request,
-      upgrade: context.upgrade ?? this.#upgrade,
+      upgrade: admission === null
+        ? upgrade
+        : admission.upgrade(upgrade, context.handshake),
+      state: context.state,
       maxMessageSize: options.maxMessageSize ?? this.#maxMessageSize,
       maxQueuedMessages: options.maxQueuedMessages ?? this.#maxQueuedMessages,
       idleTimeout: options.idleTimeout ?? this.#idleTimeout,
@@ -622,10 +854,14 @@ export class App extends Router {
       respond(handshake) {
         if (handshake.close !== undefined) {
           context.onRefuse?.(handshake.close.code, handshake.close.reason);
+          if (context.handshake !== undefined) {
+            context.handshake.close = handshake.close;
+          }
         }
         resolve(handshake.response);
       },
     });
+    if (context.handshake !== undefined) context.handshake.conn = ws;
     const done = this.#serveWebSocket(
       route,
       ws,
@@ -633,6 +869,11 @@ export class App extends Router {
       context.onError === undefined ? LOG_ERRORS : context,
     );
     this.#running.set(ws, done);
+    if (admission !== null) {
+      admission.ws = ws;
+      const leave = () => admission.leave();
+      done.then(leave, leave);
+    }
     context.onConnection?.(done);
     return promise;
   }
@@ -847,6 +1088,34 @@ export class App extends Router {
       return this.#delegate(found.mount.handler, request, context);
     }
     const route = found.route as HttpRoute;
+    if (route.middleware.length > 0) {
+      const conn = new HTTPConnection({
+        app: this,
+        url,
+        headers: request.headers,
+        client: context.client,
+        pathParams: found.params,
+        state: context.state,
+      });
+      context.state = conn.state;
+      return await this.#ops.chain(
+        route.middleware,
+        conn,
+        context,
+        () => this.#serveHttp(route, found.params, request, url, context),
+      );
+    }
+    return await this.#serveHttp(route, found.params, request, url, context);
+  }
+
+  async #serveHttp(
+    route: HttpRoute,
+    pathParams: Record<string, unknown>,
+    request: Request,
+    url: URL,
+    context: DispatchContext,
+  ): Promise<Response> {
+    const method = request.method;
     let response: Response | undefined;
     let solver: Solver | undefined;
     let failed = false;
@@ -860,7 +1129,8 @@ export class App extends Router {
             url,
             headers: request.headers,
             client: context.client,
-            pathParams: found.params,
+            pathParams,
+            state: context.state,
           }),
           this.dependencyOverrides,
         );
@@ -883,7 +1153,7 @@ export class App extends Router {
         route,
         request,
         url,
-        found.params,
+        pathParams,
         error,
         context,
       );
@@ -911,6 +1181,7 @@ export class App extends Router {
         headers: request.headers,
         client: context.client,
         pathParams: params,
+        state: context.state,
       });
       try {
         const response = await handler(conn, error);

@@ -27,6 +27,10 @@
  */
 export * from "./app.ts";
 export * from "./errors.ts";
+export * from "./limits.ts";
+export * from "./middleware.ts";
+export * from "./observer.ts";
 export * from "./params.ts";
 export * from "./routing.ts";
+export * from "./signals.ts";
 export * from "./websocket.ts";

@@ -13,6 +13,9 @@ import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
 import { checkDeclarations } from "./_resolve.ts";
 import { normaliseOrigins } from "./_origin.ts";
+import type { ConnectionLimits } from "./limits.ts";
+import type { Middleware } from "./middleware.ts";
+import { checkLimits } from "./_limits_check.ts";
 import {
   type CompiledPath,
   compileTemplate,
@@ -110,6 +113,8 @@ export interface HttpRouteOptions<P extends Params = Params> {
   params?: P;
   /** Dependencies run before the handler, for their effects. */
   dependencies?: readonly Dependency[];
+  /** Middleware run after routing, before the handler (after the routers' own). @default {[]} */
+  middleware?: readonly Middleware[];
 }
 
 /**
@@ -125,7 +130,8 @@ export interface HttpRouteOptions<P extends Params = Params> {
  * assert.equal(app.urlPathFor("upload"), "/upload");
  * ```
  */
-export interface WebSocketRouteOptions<P extends Params = Params> {
+export interface WebSocketRouteOptions<P extends Params = Params>
+  extends ConnectionLimits {
   /** A name for `urlPathFor()` and `urlFor()`. */
   name?: string;
   /** What the handler needs; it receives them, typed, as `args`. */
@@ -140,6 +146,8 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
   idleTimeout?: number;
   /** Which origins may connect; overrides the app's `allowedOrigins`. */
   allowedOrigins?: OriginPolicy;
+  /** Middleware run after routing, before the handler (after the routers' own). @default {[]} */
+  middleware?: readonly Middleware[];
 }
 
 /**
@@ -189,6 +197,8 @@ export class WebSocketRoute<P extends Params = Params> {
   readonly options: WebSocketRouteOptions<P>;
   /** Dependencies run before the handler: app, include, router, then route level. */
   readonly dependencies: readonly Dependency[];
+  /** Middleware run after routing: the including routers' (outermost first), then the route's. */
+  readonly middleware: readonly Middleware[];
 
   /**
    * Creates a route.
@@ -211,6 +221,8 @@ export class WebSocketRoute<P extends Params = Params> {
     this.name = options.name ?? (handler.name || undefined);
     this.handler = handler;
     this.dependencies = checkRoute(path, compiled, options);
+    this.middleware = checkMiddleware(compiled, options);
+    checkLimits(options, `register route "${this.path}"`);
     this.options = options.allowedOrigins === undefined ? options : {
       ...options,
       allowedOrigins: normaliseOrigins(
@@ -249,6 +261,8 @@ export class HttpRoute<P extends Params = Params> {
   readonly options: HttpRouteOptions<P>;
   /** Dependencies run before the handler: app, include, router, then route level. */
   readonly dependencies: readonly Dependency[];
+  /** Middleware run after routing: the including routers' (outermost first), then the route's. */
+  readonly middleware: readonly Middleware[];
 
   /**
    * Creates a route.
@@ -281,6 +295,7 @@ export class HttpRoute<P extends Params = Params> {
       return method.toUpperCase();
     }));
     this.dependencies = checkRoute(path, compiled, options);
+    this.middleware = checkMiddleware(compiled, options);
     this.name = options.name ?? (handler.name || undefined);
     this.handler = handler;
     this.options = options;
@@ -336,6 +351,23 @@ function checkRoute(
     `register route "${compiled.template}"`,
   );
   return dependencies;
+}
+
+// Checks a route's middleware list at registration.
+function checkMiddleware(
+  compiled: CompiledPath,
+  options: { middleware?: readonly Middleware[] },
+): readonly Middleware[] {
+  const middleware = options.middleware ?? [];
+  if (
+    !Array.isArray(middleware) ||
+    middleware.some((m) => typeof m !== "function")
+  ) {
+    throw new TypeError(
+      `Cannot register route "${compiled.template}": middleware must be a list of functions (conn, next) => Response | void`,
+    );
+  }
+  return middleware;
 }
 
 // Each route's compiled path, kept off the public classes. Matching does not
@@ -639,18 +671,25 @@ class RouterIndex {
 
   constructor(router: Router, generation: number) {
     this.generation = generation;
-    this.#flatten(router, "", []);
+    this.#flatten(router, "", [], []);
   }
 
-  // `outer`: the dependencies of everything above `router` (app, includes).
-  #flatten(router: Router, prefix: string, outer: readonly Dependency[]): void {
+  // `outer`: the dependencies of everything above `router` (app, includes);
+  // `outerMiddleware`: the middleware of the routers above it.
+  #flatten(
+    router: Router,
+    prefix: string,
+    outer: readonly Dependency[],
+    outerMiddleware: readonly Middleware[],
+  ): void {
     const chain = [...outer, ...DEPENDENCIES.get(router)!];
+    const middleware = [...outerMiddleware, ...MIDDLEWARE.get(router)!];
     for (const entry of entriesOf(router)) {
       if (entry.kind === "include") {
         this.#flatten(entry.router, prefix + entry.prefix, [
           ...chain,
           ...entry.dependencies,
-        ]);
+        ], middleware);
         continue;
       }
       const index = this.#count++;
@@ -664,9 +703,10 @@ class RouterIndex {
         this.http.add(mount, matcher, index);
         continue;
       }
-      const route = prefix === "" && chain.length === 0
-        ? entry.route
-        : withPrefix(entry.route, prefix, chain);
+      const route =
+        prefix === "" && chain.length === 0 && middleware.length === 0
+          ? entry.route
+          : withPrefix(entry.route, prefix, chain, middleware);
       const matcher = COMPILED.get(route)!;
       this.routes.push(route);
       if (route instanceof WebSocketRoute) {
@@ -688,6 +728,7 @@ function withPrefix(
   route: Route,
   prefix: string,
   dependencies: readonly Dependency[] = [],
+  middleware: readonly Middleware[] = [],
 ): Route {
   const source = SOURCES.get(route)!;
   const path: RoutePath = source instanceof URLPattern
@@ -695,10 +736,16 @@ function withPrefix(
       pathname: prefix.replace(PATTERN_SYNTAX, "\\$&") + source.pathname,
     })
     : prefix + source;
-  const options = dependencies.length === 0 ? route.options : {
+  let options = dependencies.length === 0 ? route.options : {
     ...route.options,
     dependencies: [...dependencies, ...route.dependencies],
   };
+  if (middleware.length > 0) {
+    options = {
+      ...options,
+      middleware: [...middleware, ...route.middleware],
+    };
+  }
   return route instanceof WebSocketRoute
     ? new WebSocketRoute(path, options, route.handler)
     : new HttpRoute([...route.methods], path, options, route.handler);
@@ -709,6 +756,7 @@ function withPrefix(
 let generation = 0;
 const ENTRIES = new WeakMap<Router, Entry[]>();
 const DEPENDENCIES = new WeakMap<Router, readonly Dependency[]>();
+const MIDDLEWARE = new WeakMap<Router, Middleware[]>();
 
 function entriesOf(router: Router): readonly Entry[] {
   return ENTRIES.get(router)!;
@@ -771,6 +819,7 @@ function includes(router: Router, target: Router): boolean {
  */
 export class Router {
   #entries: Entry[] = [];
+  #middleware: Middleware[] = [];
   #prefix: string;
   #index: RouterIndex | null = null;
 
@@ -786,6 +835,45 @@ export class Router {
     checkDeclarations(undefined, dependencies, null, "create Router");
     ENTRIES.set(this, this.#entries);
     DEPENDENCIES.set(this, dependencies);
+    MIDDLEWARE.set(this, this.#middleware);
+  }
+
+  /**
+   * Adds a middleware for this router's routes (and those of routers it
+   * includes), run after routing, before the route's own; see
+   * {@linkcode Middleware}. (`App.use` runs before routing, for every
+   * request.)
+   *
+   * @param middleware The middleware.
+   * @returns This router.
+   * @throws {TypeError} If it is not a function.
+   *
+   * @example Guarding a group of routes
+   * ```ts
+   * import { App, Router } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const admin = new Router().use((conn) => {
+   *   if (conn.headers.get("x-admin") !== "yes") return new Response("admins only", { status: 403 });
+   * });
+   * admin.get("/stats", () => ({ ok: true }));
+   * const app = new App().include(admin, { prefix: "/admin" });
+   * app.get("/", () => "home");
+   * const client = new TestClient(app);
+   * assert.equal((await client.get("/admin/stats")).status, 403);
+   * assert.equal((await client.get("/")).status, 200);
+   * ```
+   */
+  use(middleware: Middleware): this {
+    if (typeof middleware !== "function") {
+      throw new TypeError(
+        "Cannot add middleware: expected a function (conn, next) => Response | void",
+      );
+    }
+    this.#middleware.push(middleware);
+    generation++;
+    return this;
   }
 
   #current(): RouterIndex {

@@ -456,6 +456,8 @@ export interface HTTPConnectionInit {
   client?: { hostname: string; port: number } | null;
   /** Converted path parameters. */
   pathParams?: Record<string, unknown>;
+  /** The initial `state` (what middleware set). @default {a new, empty object on first use} */
+  state?: Record<string, unknown>;
 }
 
 /**
@@ -567,6 +569,7 @@ export class HTTPConnection {
     this.#headers = init.headers;
     this.client = init.client ?? null;
     this.pathParams = init.pathParams ?? {};
+    this.#state = init.state;
   }
 
   static {

@@ -37,6 +37,7 @@ Deno.test("mod.ts exports exactly the public API", () => {
     "httpBearer",
     "int",
     "list",
+    "shutdownOnSignals",
     "str",
     "uuid",
   ]);

@@ -1,0 +1,605 @@
+// What an App does around routing for running in production: the
+// middleware chain, the lifespan, connection limits, observers and the
+// access log. Kept apart from app.ts, which only calls in at a few points:
+// handle() around every request, admit() once a WebSocket route matched,
+// and finish() at the end of shutdown().
+import type { Middleware } from "./middleware.ts";
+import type { ClientKey, ConnectionLimits, RateLimit } from "./limits.ts";
+import type {
+  ConnectionObserver,
+  HandshakeInfo,
+  SessionInfo,
+  SessionObserver,
+} from "./observer.ts";
+import {
+  HTTPConnection,
+  type UpgradeFunction,
+  type WebSocket,
+} from "./websocket.ts";
+import type { WebSocketRoute } from "./routing.ts";
+import type { DispatchContext } from "./_dispatch.ts";
+import { HTTPException } from "./errors.ts";
+import { addressKey, clientAddress } from "./_client_key.ts";
+import { checkLimits } from "./_limits_check.ts";
+import { MeteredSocket, type MeterPolicy } from "./_metered_socket.ts";
+import { connectionControl } from "./_connection_control.ts";
+import { requestHeaders } from "./_headers.ts";
+
+/** Where operations write; the App's logger. */
+export interface OperationsLogger {
+  error(...data: unknown[]): void;
+  warn(...data: unknown[]): void;
+  info?(...data: unknown[]): void;
+}
+
+/** The App's options this module reads. */
+export interface OperationsOptions extends ConnectionLimits {
+  // deno-lint-ignore no-explicit-any
+  lifespan?: (app: any) => AsyncGenerator<unknown, unknown, unknown>;
+  trustProxy?: number;
+  accessLog?: boolean;
+}
+
+/** How middleware errors become responses: the App's exception handling. */
+export type MiddlewareErrorHandler = (
+  conn: HTTPConnection,
+  error: unknown,
+  context: DispatchContext,
+) => Promise<Response>;
+
+/** What one handshake left for the report (filled by the App). */
+export interface HandshakeRecord {
+  route: string | null;
+  conn: HTTPConnection | null;
+  close?: { code: number; reason: string };
+  accepted: boolean;
+}
+
+const WEBSOCKET_UPGRADE = /(?:^|[\s,])websocket(?:$|[\s,])/i;
+const RETRY_AFTER_SECONDS = "5";
+
+// One route's limits, merged with the app's (the route's win), worked out
+// on the route's first handshake.
+interface RoutePolicy extends MeterPolicy {
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  clientKey: ClientKey | undefined;
+  // Whether the connection needs a MeteredSocket at all.
+  metered: boolean;
+  // Whether admit() has anything to do for it.
+  active: boolean;
+  // Open connections of this route, if it has its own maxConnections or
+  // maxConnectionsPerClient.
+  open: number;
+  perClient: Map<string, number>;
+}
+
+/** The production concerns of one App. */
+export class Operations {
+  readonly middleware: Middleware[] = [];
+  readonly observers: ConnectionObserver[] = [];
+  /** The lifespan's state (`app.state`). */
+  state: Record<string, unknown> = {};
+  #app: unknown;
+  #options: OperationsOptions;
+  #logger: OperationsLogger;
+  #onMiddlewareError: MiddlewareErrorHandler;
+  #policies = new WeakMap<WebSocketRoute, RoutePolicy>();
+  #open = 0;
+  #perClient = new Map<string, number>();
+  // The lifespan: not started, starting, running (its generator), over.
+  #lifespan: AsyncGenerator<unknown, unknown, unknown> | null = null;
+  #starting: Promise<boolean> | null = null;
+  #started = false;
+  /** Whether handle() has anything to do; false means app.ts skips it. */
+  active: boolean;
+
+  constructor(
+    app: unknown,
+    options: OperationsOptions,
+    logger: OperationsLogger,
+    onMiddlewareError: MiddlewareErrorHandler,
+  ) {
+    checkLimits(options, "create App");
+    const trustProxy = options.trustProxy;
+    if (
+      trustProxy !== undefined &&
+      !(Number.isInteger(trustProxy) && trustProxy >= 0)
+    ) {
+      throw new RangeError(
+        `Cannot create App: trustProxy must be the number of proxies in front (0 or more), got ${trustProxy}`,
+      );
+    }
+    if (
+      options.lifespan !== undefined && typeof options.lifespan !== "function"
+    ) {
+      throw new TypeError(
+        "Cannot create App: lifespan must be an async generator function",
+      );
+    }
+    this.#app = app;
+    this.#options = options;
+    this.#logger = logger;
+    this.#onMiddlewareError = onMiddlewareError;
+    this.active = options.lifespan !== undefined ||
+      options.accessLog === true;
+  }
+
+  use(middleware: Middleware): void {
+    if (typeof middleware !== "function") {
+      throw new TypeError(
+        "Cannot add middleware: expected a function (conn, next) => Response | void",
+      );
+    }
+    this.middleware.push(middleware);
+    this.active = true;
+  }
+
+  observe(observer: ConnectionObserver): () => void {
+    if (typeof observer !== "object" || observer === null) {
+      throw new TypeError(
+        "Cannot observe app: expected an object with handshake() and/or accepted()",
+      );
+    }
+    this.observers.push(observer);
+    this.active = true;
+    this.#policies = new WeakMap(); // routes now count
+    return () => {
+      const at = this.observers.indexOf(observer);
+      if (at !== -1) this.observers.splice(at, 1);
+    };
+  }
+
+  // --- the lifespan ---------------------------------------------------------
+
+  // Runs the lifespan up to its first yield; true once it is running.
+  #start(): Promise<boolean> {
+    return this.#starting ??= (async () => {
+      const lifespan = this.#options.lifespan;
+      if (lifespan === undefined) return this.#started = true;
+      try {
+        const run = lifespan(this.#app);
+        const first = await run.next();
+        this.#lifespan = run;
+        if (first.done) {
+          this.#lifespan = null;
+          throw new Error(
+            "Cannot start lifespan: it returned without yielding: yield once, after startup",
+          );
+        }
+        if (typeof first.value === "object" && first.value !== null) {
+          this.state = first.value as Record<string, unknown>;
+        }
+        return this.#started = true;
+      } catch (error) {
+        this.#logger.error("Lifespan startup failed:", error);
+        return false;
+      }
+    })();
+  }
+
+  /** Ends the lifespan (the code after its yield); once. */
+  async finish(): Promise<void> {
+    const run = this.#lifespan;
+    this.#lifespan = null;
+    if (run === null) return;
+    try {
+      const after = await run.next();
+      if (!after.done) {
+        await run.return(undefined);
+        this.#logger.warn(
+          "Lifespan yielded more than once: only the first yield counts, it was ended there",
+        );
+      }
+    } catch (error) {
+      this.#logger.error("Lifespan shutdown failed:", error);
+    }
+  }
+
+  // --- around every request -------------------------------------------------
+
+  /**
+   * Serves `request` through the lifespan's start and the middleware chain;
+   * `inner` is routing and the handler.
+   */
+  async handle(
+    request: Request,
+    context: DispatchContext,
+    inner: () => Promise<Response>,
+  ): Promise<Response> {
+    if (!this.#started) {
+      if (!await this.#start()) {
+        return new Response("Service Unavailable: startup failed", {
+          status: 503,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
+      }
+    }
+    const started = performance.now();
+    const upgrade = request.method === "GET" &&
+      WEBSOCKET_UPGRADE.test(request.headers.get("upgrade") ?? "");
+    const reporting = upgrade &&
+      (this.observers.length > 0 || this.#options.accessLog === true);
+    let record: HandshakeRecord | undefined;
+    if (reporting) {
+      record = context.handshake = {
+        route: null,
+        conn: null,
+        accepted: false,
+      };
+    }
+    let conn: HTTPConnection | undefined;
+    let response: Response;
+    if (this.middleware.length === 0) {
+      response = await inner();
+    } else {
+      const url = new URL(request.url);
+      conn = new HTTPConnection({
+        app: this.#app as HTTPConnection["app"],
+        url,
+        headers: upgrade ? requestHeaders(request) : request.headers,
+        client: context.client,
+      });
+      context.state = conn.state;
+      response = await this.chain(this.middleware, conn, context, inner);
+    }
+    if (record !== undefined) {
+      this.#reportHandshake(request, record, response, conn, started);
+    }
+    return response;
+  }
+
+  /** Runs the middleware of `list` in order; the last `next()` is `inner`. */
+  chain(
+    list: readonly Middleware[],
+    conn: HTTPConnection,
+    context: DispatchContext,
+    inner: () => Promise<Response>,
+  ): Promise<Response> {
+    const step = async (index: number): Promise<Response> => {
+      if (index === list.length) return await inner();
+      let downstream: Promise<Response> | undefined;
+      const next = () => downstream ??= step(index + 1);
+      let result: Response | void;
+      try {
+        result = await list[index](conn, next);
+      } catch (error) {
+        // What the handler already started (an accepted socket) stands.
+        const passed = downstream === undefined ? undefined : await downstream;
+        if (passed !== undefined && isUpgrade(passed)) {
+          this.#report("middleware", error);
+          return passed;
+        }
+        return await this.#onMiddlewareError(conn, error, context);
+      }
+      if (result === undefined) return await next();
+      if (!(result instanceof Response)) {
+        return await this.#onMiddlewareError(
+          conn,
+          new TypeError(
+            `Middleware returned ${typeof result}: expected a Response or nothing`,
+          ),
+          context,
+        );
+      }
+      if (downstream !== undefined) {
+        const passed = await downstream;
+        if (passed !== result && isUpgrade(passed)) {
+          this.#logger.error(
+            "Cannot replace the 101 response of an accepted WebSocket in middleware: add headers to the response next() returned instead; the 101 was sent",
+          );
+          return passed;
+        }
+      }
+      return result;
+    };
+    return step(0);
+  }
+
+  #report(where: string, error: unknown): void {
+    this.#logger.error(`Unhandled error in ${where}:`, error);
+  }
+
+  #reportHandshake(
+    request: Request,
+    record: HandshakeRecord,
+    response: Response,
+    conn: HTTPConnection | undefined,
+    started: number,
+  ): void {
+    const accepted = record.accepted && isUpgrade(response);
+    const status = accepted ? 101 : response.status;
+    const info: HandshakeInfo = {
+      route: record.route,
+      path: new URL(request.url).pathname,
+      status,
+      outcome: accepted ? "accepted" : record.close !== undefined ||
+          (status === 403 && record.route === null)
+        ? "refused"
+        : status === 500
+        ? "error"
+        : "denied",
+      durationMs: performance.now() - started,
+    };
+    if (record.close !== undefined) info.close = record.close;
+    const target = record.conn ?? conn ?? new HTTPConnection({
+      app: this.#app as HTTPConnection["app"],
+      url: new URL(request.url),
+      headers: new Headers(),
+    });
+    for (const observer of this.observers) {
+      try {
+        observer.handshake?.(target, info);
+      } catch (error) {
+        this.#report("a connection observer", error);
+      }
+    }
+    if (this.#options.accessLog === true && !accepted) {
+      const reason = info.close !== undefined
+        ? ` close ${info.close.code} ${JSON.stringify(info.close.reason)}`
+        : "";
+      this.#info(
+        `WebSocket ${info.route ?? info.path} refused ${status}${reason} ${
+          info.durationMs.toFixed(1)
+        }ms`,
+      );
+    }
+  }
+
+  #info(line: string): void {
+    const logger = this.#logger;
+    if (logger.info !== undefined) logger.info(line);
+    else logger.warn(line);
+  }
+
+  // --- per WebSocket connection ---------------------------------------------
+
+  #policy(route: WebSocketRoute): RoutePolicy {
+    let policy = this.#policies.get(route);
+    if (policy !== undefined) return policy;
+    const app = this.#options;
+    const own = route.options as ConnectionLimits;
+    const rateLimit: RateLimit | undefined = own.rateLimit ?? app.rateLimit;
+    const maxLifetime = own.maxLifetime ?? app.maxLifetime;
+    const counting = this.observers.length > 0 || app.accessLog === true;
+    policy = {
+      route: route.path,
+      rateLimit,
+      maxLifetimeMs: maxLifetime === undefined ? 0 : maxLifetime * 1000,
+      counting,
+      maxConnections: own.maxConnections ?? 0,
+      maxConnectionsPerClient: own.maxConnectionsPerClient ?? 0,
+      clientKey: own.clientKey ?? app.clientKey,
+      metered: rateLimit !== undefined || maxLifetime !== undefined ||
+        counting,
+      active: false,
+      open: 0,
+      perClient: new Map(),
+    };
+    policy.active = policy.metered || policy.maxConnections > 0 ||
+      policy.maxConnectionsPerClient > 0 || app.maxConnections !== undefined ||
+      app.maxConnectionsPerClient !== undefined;
+    this.#policies.set(route, policy);
+    return policy;
+  }
+
+  /**
+   * Once a WebSocket route matched: refuses the handshake over a connection
+   * limit (a Response to send), or returns what follows the connection
+   * (null when nothing does).
+   */
+  admit(
+    route: WebSocketRoute,
+    url: URL,
+    headers: Headers,
+    context: DispatchContext,
+  ): Response | Admission | null {
+    const policy = this.#policy(route);
+    if (context.handshake !== undefined) context.handshake.route = route.path;
+    if (!policy.active && !this.active && route.middleware.length === 0) {
+      return null;
+    }
+    const app = this.#options;
+    if (app.maxConnections !== undefined && this.#open >= app.maxConnections) {
+      return this.#refuse(503, "too many connections", route);
+    }
+    if (policy.maxConnections > 0 && policy.open >= policy.maxConnections) {
+      return this.#refuse(503, "too many connections to this route", route);
+    }
+    let client: string | undefined;
+    if (
+      app.maxConnectionsPerClient !== undefined ||
+      policy.maxConnectionsPerClient > 0
+    ) {
+      client = this.#clientOf(policy, url, headers, context);
+      if (
+        app.maxConnectionsPerClient !== undefined &&
+        (this.#perClient.get(client) ?? 0) >= app.maxConnectionsPerClient
+      ) {
+        return this.#refuse(
+          429,
+          "too many connections from this client",
+          route,
+        );
+      }
+      if (
+        policy.maxConnectionsPerClient > 0 &&
+        (policy.perClient.get(client) ?? 0) >= policy.maxConnectionsPerClient
+      ) {
+        return this.#refuse(
+          429,
+          "too many connections from this client to this route",
+          route,
+        );
+      }
+    }
+    return new Admission(this, policy, client);
+  }
+
+  #clientOf(
+    policy: RoutePolicy,
+    url: URL,
+    headers: Headers,
+    context: DispatchContext,
+  ): string {
+    if (policy.clientKey !== undefined) {
+      const key = policy.clientKey(
+        new HTTPConnection({
+          app: this.#app as HTTPConnection["app"],
+          url,
+          headers,
+          client: context.client,
+          state: context.state,
+        }),
+      );
+      if (typeof key === "string") return "key:" + key;
+    }
+    const address = clientAddress(
+      context.client?.hostname ?? null,
+      headers,
+      this.#options.trustProxy ?? 0,
+    );
+    return address === null ? "unknown" : addressKey(address);
+  }
+
+  #refuse(
+    status: number,
+    why: string,
+    route: WebSocketRoute,
+  ): Response {
+    this.#logger.warn(
+      `Refused WebSocket upgrade to "${route.path}": ${why} (${status}): retry later`,
+    );
+    return new HTTPException(
+      status,
+      status === 429
+        ? "Too Many Requests: " + why
+        : "Service Unavailable: " + why,
+      { "retry-after": RETRY_AFTER_SECONDS },
+    ).toResponse();
+  }
+
+  /** Counts an admitted connection in. */
+  enter(policy: RoutePolicy, client: string | undefined): void {
+    this.#open++;
+    policy.open++;
+    if (client !== undefined) {
+      this.#perClient.set(client, (this.#perClient.get(client) ?? 0) + 1);
+      policy.perClient.set(client, (policy.perClient.get(client) ?? 0) + 1);
+    }
+  }
+
+  /** Counts it out, once its handler and socket are done. */
+  leave(policy: RoutePolicy, client: string | undefined): void {
+    this.#open--;
+    policy.open--;
+    if (client !== undefined) {
+      decrement(this.#perClient, client);
+      decrement(policy.perClient, client);
+    }
+  }
+
+  /** Starts the observers' sessions for an accepted connection. */
+  sessions(ws: WebSocket, route: string): SessionObserver[] {
+    const sessions: SessionObserver[] = [];
+    for (const observer of this.observers) {
+      try {
+        const session = observer.accepted?.(ws, route);
+        if (session) sessions.push(session);
+      } catch (error) {
+        this.#report("a connection observer", error);
+      }
+    }
+    return sessions;
+  }
+
+  /** An accepted connection has closed. */
+  closed(sessions: SessionObserver[], info: SessionInfo): void {
+    for (const session of sessions) {
+      try {
+        session.closed?.(info);
+      } catch (error) {
+        this.#report("a connection observer", error);
+      }
+    }
+    if (this.#options.accessLog === true) {
+      this.#info(
+        `WebSocket ${info.route} closed ${info.code} ${
+          JSON.stringify(info.reason)
+        } ${
+          info.durationMs.toFixed(1)
+        }ms in ${info.messagesReceived}/${info.bytesReceived}B out ${info.messagesSent}/${info.bytesSent}B`,
+      );
+    }
+  }
+}
+
+function decrement(map: Map<string, number>, key: string): void {
+  const count = (map.get(key) ?? 1) - 1;
+  if (count === 0) map.delete(key);
+  else map.set(key, count);
+}
+
+// The upgrade response (a 101, or the test client's stand-in for it): the
+// only responses that carry a socket.
+const upgrades = new WeakSet<Response>();
+
+function isUpgrade(response: Response): boolean {
+  return upgrades.has(response);
+}
+
+/** One admitted connection: its counters, and the socket it is served on. */
+export class Admission {
+  #ops: Operations;
+  #policy: RoutePolicy;
+  #client: string | undefined;
+  #ws: WebSocket | undefined;
+  #left = false;
+
+  constructor(
+    ops: Operations,
+    policy: RoutePolicy,
+    client: string | undefined,
+  ) {
+    this.#ops = ops;
+    this.#policy = policy;
+    this.#client = client;
+    ops.enter(policy, client);
+  }
+
+  /** The connection this admission is for. */
+  set ws(ws: WebSocket) {
+    this.#ws = ws;
+  }
+
+  /** The upgrade function to use: `upgrade`, with the socket metered. */
+  upgrade(upgrade: UpgradeFunction, record?: HandshakeRecord): UpgradeFunction {
+    return (request, options) => {
+      const upgraded = upgrade(request, options);
+      upgrades.add(upgraded.response);
+      if (record !== undefined) record.accepted = true;
+      const policy = this.#policy;
+      if (!policy.metered) return upgraded;
+      const ws = this.#ws!;
+      const ops = this.#ops;
+      const sessions = ops.sessions(ws, policy.route);
+      const socket = new MeteredSocket(upgraded.socket, policy, {
+        end: (code, reason) => connectionControl.end(ws, code, reason),
+        closed: (info) => ops.closed(sessions, info),
+      }, sessions);
+      return { socket, response: upgraded.response };
+    };
+  }
+
+  /** The connection is over: its counts go. */
+  leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#ops.leave(this.#policy, this.#client);
+  }
+}
+
+/** Marks `response` as an upgrade response (for middleware checks). */
+export function markUpgrade(response: Response): void {
+  upgrades.add(response);
+}
