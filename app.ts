@@ -862,6 +862,7 @@ export class App extends Router {
       },
     });
     if (context.handshake !== undefined) context.handshake.conn = ws;
+    if (admission !== null) admission.ws = ws;
     const done = this.#serveWebSocket(
       route,
       ws,
@@ -870,7 +871,6 @@ export class App extends Router {
     );
     this.#running.set(ws, done);
     if (admission !== null) {
-      admission.ws = ws;
       const leave = () => admission.leave();
       done.then(leave, leave);
     }

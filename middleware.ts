@@ -56,7 +56,7 @@ export type Next = () => Promise<Response>;
  *
  * @example Denying HTTP requests and handshakes alike
  * ```ts
- * import { App, type Middleware, WebSocketDisconnect } from "@wsapi/wsapi";
+ * import { App, type Middleware } from "@wsapi/wsapi";
  * import { TestClient, WebSocketDenialResponse } from "@wsapi/wsapi/testing";
  * import assert from "node:assert/strict";
  *
@@ -79,7 +79,6 @@ export type Next = () => Promise<Response>;
  * assert.equal(denied.response.status, 401);
  * await using ws = await client.websocketConnect("/ws", { headers: { "x-api-key": "secret" } });
  * assert.equal(await ws.receiveText(), "hello alice");
- * assert.ok(WebSocketDisconnect);
  * ```
  */
 export type Middleware = (

@@ -1,6 +1,9 @@
 // Limits over real sockets, with a raw TCP client the test fully controls.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { App, WebSocketDisconnect } from "../mod.ts";
+import { TestClient, WebSocketDenialResponse } from "../testing.ts";
+import { addressKey } from "../_client_key.ts";
 import { rawHandshake } from "./_raw_client.ts";
 import { captureLogger } from "./_transports.ts";
 
@@ -86,4 +89,290 @@ Deno.test("A client that vanishes mid-receive ends the handler with 1006 and fre
   } finally {
     await server.shutdown();
   }
+});
+
+// --- Abuse limits: rateLimit, maxConnections, maxConnectionsPerClient, maxLifetime
+
+// An upgrade request from a chosen source address (127.0.0.1 or 127.0.0.2),
+// over node:net, which can bind the local side; resolves with the status
+// and the open socket.
+async function handshakeFrom(
+  localAddress: string,
+  port: number,
+  path: string,
+): Promise<{ status: number; headers: Headers; socket: net.Socket }> {
+  const socket = net.connect({ host: "127.0.0.1", port, localAddress });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  socket.write(
+    [
+      `GET ${path} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version: 13",
+      "",
+      "",
+    ].join("\r\n"),
+  );
+  const head = await new Promise<string>((resolve, reject) => {
+    let text = "";
+    const onData = (chunk: Uint8Array) => {
+      text += new TextDecoder().decode(chunk);
+      const end = text.indexOf("\r\n\r\n");
+      if (end !== -1) {
+        socket.off("data", onData);
+        resolve(text.slice(0, end));
+      }
+    };
+    socket.on("data", onData);
+    socket.once("error", reject);
+  });
+  const [statusLine, ...lines] = head.split("\r\n");
+  const headers = new Headers();
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  return { status: Number(statusLine.split(" ")[1]), headers, socket };
+}
+
+function destroy(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once("close", () => resolve());
+    socket.destroy();
+  });
+}
+
+function holdingApp(options: ConstructorParameters<typeof App>[0]): App {
+  const app = new App({ logger: captureLogger(), ...options });
+  app.websocket("/ws", async (ws) => {
+    await ws.accept();
+    // Held open until the client goes.
+    await ws.receiveText().catch(() => {});
+  });
+  return app;
+}
+
+Deno.test("maxConnectionsPerClient: the cap counts per source address (127.0.0.1 vs 127.0.0.2), 429 with Retry-After", async () => {
+  const app = holdingApp({ maxConnectionsPerClient: 2 });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    app.fetch,
+  );
+  const open: net.Socket[] = [];
+  try {
+    const { port } = server.addr;
+    for (let i = 0; i < 2; i++) {
+      const first = await handshakeFrom("127.0.0.1", port, "/ws");
+      open.push(first.socket);
+      assert.equal(first.status, 101, `connection ${i + 1} of 2 passes`);
+    }
+    const third = await handshakeFrom("127.0.0.1", port, "/ws");
+    open.push(third.socket);
+    assert.equal(third.status, 429);
+    assert.equal(third.headers.get("retry-after"), "5");
+    // Another client is not affected by the first one's cap.
+    const other = await handshakeFrom("127.0.0.2", port, "/ws");
+    open.push(other.socket);
+    assert.equal(other.status, 101);
+    // Once one of the first client's connections ends, it may connect again.
+    await destroy(open[0]);
+    await until(() => app.connections === 2, "the connection to end");
+    const again = await handshakeFrom("127.0.0.1", port, "/ws");
+    open.push(again.socket);
+    assert.equal(again.status, 101);
+  } finally {
+    await Promise.all(open.slice(1).map(destroy));
+    await until(() => app.connections === 0, "every connection to end");
+    await server.shutdown();
+  }
+});
+
+Deno.test("maxConnections: the connection at the cap passes, the next gets 503 with Retry-After", async () => {
+  const app = holdingApp({ maxConnections: 2 });
+  const client = new TestClient(app);
+  const first = await client.websocketConnect("/ws");
+  const second = await client.websocketConnect("/ws");
+  const refused = await client.websocketConnect("/ws").catch((e) => e);
+  assert.ok(refused instanceof WebSocketDenialResponse);
+  assert.equal(refused.response.status, 503);
+  assert.equal(refused.response.headers.get("retry-after"), "5");
+  await first.close();
+  await until(() => app.connections === 1, "the first connection to end");
+  const third = await client.websocketConnect("/ws");
+  await second.close();
+  await third.close();
+});
+
+Deno.test("maxConnections on a route counts that route only", async () => {
+  const app = holdingApp({});
+  app.websocket("/one", { maxConnections: 1 }, async (ws) => {
+    await ws.accept();
+    await ws.receiveText().catch(() => {});
+  });
+  const client = new TestClient(app);
+  const one = await client.websocketConnect("/one");
+  const refused = await client.websocketConnect("/one").catch((e) => e);
+  assert.equal(refused.response.status, 503);
+  const other = await client.websocketConnect("/ws");
+  await one.close();
+  await other.close();
+});
+
+Deno.test("maxConnectionsPerClient keys by clientKey, falling back to the address", async () => {
+  const app = holdingApp({
+    maxConnectionsPerClient: 1,
+    clientKey: (conn) => conn.queryParams.get("user") ?? undefined,
+  });
+  const client = new TestClient(app);
+  const ann = await client.websocketConnect("/ws?user=ann");
+  const again = await client.websocketConnect("/ws?user=ann").catch((e) => e);
+  assert.equal(again.response.status, 429);
+  assert.equal(again.response.headers.get("retry-after"), "5");
+  const bo = await client.websocketConnect("/ws?user=bo");
+  // No user: the address (the test client's) has room for one.
+  const anonymous = await client.websocketConnect("/ws");
+  await ann.close();
+  await bo.close();
+  await anonymous.close();
+});
+
+Deno.test("maxConnectionsPerClient reads X-Forwarded-For only with trustProxy", async () => {
+  const forwarded = (address: string) => ({
+    headers: { "x-forwarded-for": `${address}, 10.0.0.9` },
+  });
+  const trusting = new TestClient(
+    holdingApp({ maxConnectionsPerClient: 1, trustProxy: 2 }),
+  );
+  const a = await trusting.websocketConnect("/ws", forwarded("192.0.2.1"));
+  const b = await trusting.websocketConnect("/ws", forwarded("192.0.2.2"));
+  const a2 = await trusting.websocketConnect("/ws", forwarded("192.0.2.1"))
+    .catch((e) => e);
+  assert.equal(a2.response.status, 429);
+  // Without trustProxy the header is ignored: both count as the peer.
+  const plain = new TestClient(holdingApp({ maxConnectionsPerClient: 1 }));
+  const c = await plain.websocketConnect("/ws", forwarded("192.0.2.1"));
+  const d = await plain.websocketConnect("/ws", forwarded("192.0.2.2"))
+    .catch((e) => e);
+  assert.equal(d.response.status, 429);
+  await Promise.all([a.close(), b.close(), c.close()]);
+});
+
+Deno.test("maxConnectionsPerClient counts an IPv6 client by its /64", async () => {
+  const app = holdingApp({ maxConnectionsPerClient: 1 });
+  const from = (hostname: string) =>
+    new TestClient(app, { client: { hostname, port: 1 } });
+  const first = await from("2001:db8:1:2::1").websocketConnect("/ws");
+  const sameNet = await from("2001:db8:1:2:ffff:ffff:ffff:ffff")
+    .websocketConnect("/ws").catch((e) => e);
+  assert.equal(sameNet.response.status, 429);
+  const otherNet = await from("2001:db8:1:3::1").websocketConnect("/ws");
+  await first.close();
+  await otherNet.close();
+  assert.equal(addressKey("::ffff:127.0.0.2"), "127.0.0.2");
+  assert.equal(addressKey("2001:db8::1"), "2001:db8:0:0::/64");
+  assert.equal(addressKey("[fe80::1%eth0]"), "fe80:0:0:0::/64");
+  assert.equal(addressKey("127.0.0.1"), "127.0.0.1");
+});
+
+Deno.test("rateLimit: the message that empties the bucket passes, the next closes with 1008", async () => {
+  const app = new App({ rateLimit: { messages: 3, perSeconds: 60 } });
+  const received: string[] = [];
+  const end = Promise.withResolvers<unknown>();
+  app.websocket("/ws", async (ws) => {
+    await ws.accept();
+    try {
+      while (true) received.push(await ws.receiveText());
+    } catch (error) {
+      end.resolve(error);
+    }
+  });
+  await using ws = await new TestClient(app).websocketConnect("/ws");
+  for (const text of ["1", "2", "3", "4", "5"]) await ws.sendText(text);
+  const closed = await ws.receiveText().catch((e) => e);
+  assert.ok(closed instanceof WebSocketDisconnect);
+  assert.equal(closed.code, 1008);
+  assert.equal(closed.reason, "Rate limit exceeded");
+  const error = await end.promise;
+  assert.ok(error instanceof WebSocketDisconnect);
+  assert.equal(error.code, 1008);
+  assert.deepEqual(received, ["1", "2", "3"]);
+});
+
+Deno.test("rateLimit bytes: a message that fits the byte bucket passes, one over it closes with 1008", async () => {
+  const app = new App();
+  const received: string[] = [];
+  app.websocket(
+    "/ws",
+    { rateLimit: { messages: 100, bytes: 10, perSeconds: 60 } },
+    async (ws) => {
+      await ws.accept();
+      for await (const text of ws.iterText()) received.push(text);
+    },
+  );
+  await using ws = await new TestClient(app).websocketConnect("/ws");
+  await ws.sendText("12345");
+  await ws.sendText("é234"); // 5 UTF-8 bytes: the bucket is now empty
+  await ws.sendText("x");
+  const closed = await ws.receiveText().catch((e) => e);
+  assert.equal(closed.code, 1008);
+  assert.deepEqual(received, ["12345", "é234"]);
+});
+
+Deno.test("rateLimit refills over perSeconds", async () => {
+  const app = new App({ rateLimit: { messages: 1, perSeconds: 0.05 } });
+  app.websocket("/ws", async (ws) => {
+    await ws.accept();
+    for await (const text of ws.iterText()) await ws.sendText(text);
+  });
+  await using ws = await new TestClient(app).websocketConnect("/ws");
+  for (const text of ["a", "b", "c"]) {
+    await ws.sendText(text);
+    assert.equal(await ws.receiveText(), text);
+    // (50 ms refills the one token; waiting longer stays within the burst.)
+    await new Promise((resolve) => setTimeout(resolve, 120));
+  }
+});
+
+Deno.test("maxLifetime closes an accepted connection with 1001 within its last tenth", async () => {
+  const app = new App({ maxLifetime: 0.3 });
+  app.websocket("/ws", async (ws) => {
+    await ws.accept();
+    await ws.receiveText().catch(() => {});
+  });
+  const started = performance.now();
+  await using ws = await new TestClient(app).websocketConnect("/ws");
+  const closed = await ws.receiveText().catch((e) => e);
+  const elapsed = performance.now() - started;
+  assert.ok(closed instanceof WebSocketDisconnect);
+  assert.equal(closed.code, 1001);
+  assert.equal(closed.reason, "Maximum connection lifetime reached");
+  // The jitter takes at most 10 % off; a busy machine only adds.
+  assert.ok(elapsed >= 0.3 * 0.9 * 1000 - 5, `closed after ${elapsed} ms`);
+});
+
+Deno.test("App and routes reject invalid limits with a clear error", () => {
+  assert.throws(() => new App({ maxConnections: 0 }), {
+    name: "RangeError",
+    message: /Cannot create App: maxConnections must be a positive integer/,
+  });
+  assert.throws(
+    () => new App({ rateLimit: { messages: 0, perSeconds: 1 } }),
+    { name: "RangeError", message: /rateLimit must be/ },
+  );
+  assert.throws(() => new App({ trustProxy: -1 }), {
+    name: "RangeError",
+    message: /trustProxy/,
+  });
+  assert.throws(
+    () => new App().websocket("/ws", { maxLifetime: -1 }, () => {}),
+    {
+      name: "RangeError",
+      message: /Cannot register route "\/ws": maxLifetime must be/,
+    },
+  );
 });
