@@ -7,14 +7,13 @@
 //   deno task start                                       one process
 //   BROADCAST=broadcastchannel deno serve --parallel ...  every core
 //   BROADCAST=redis REDIS_URL=redis://host:6379 ...       many machines
-import { App, WebSocketDisconnect } from "../../mod.ts";
+import { App, shutdownOnSignals, WebSocketDisconnect } from "../../mod.ts";
 import {
   Broadcast,
   type BroadcastBackend,
   BroadcastChannelBackend,
   MemoryBackend,
 } from "../../broadcast.ts";
-import { shutdownOnSignals } from "../_shutdown.ts";
 
 const html = `<!DOCTYPE html>
 <html>
@@ -107,7 +106,9 @@ app.websocket("/ws/{client_id:int}", async (ws) => {
 // Only when run, not when a test imports the app: on Ctrl-C close the
 // sockets, then the broadcast (an open BroadcastChannel or Redis connection
 // would keep the process alive).
-if (import.meta.main) shutdownOnSignals(app, () => broadcast.close());
+if (import.meta.main) {
+  shutdownOnSignals(app, { afterShutdown: () => broadcast.close() });
+}
 
 export { broadcast };
 export default app;

@@ -12,12 +12,12 @@ import {
   int,
   Path,
   Query,
+  shutdownOnSignals,
   type StandardSchemaV1,
   WebSocketDisconnect,
   WebSocketException,
   WebSocketRequestValidationError,
 } from "../../mod.ts";
-import { shutdownOnSignals } from "../_shutdown.ts";
 
 const html = `<!DOCTYPE html>
 <html>

@@ -4,8 +4,7 @@
 //   deno task echo                      (deno serve on port 8000)
 //   deno serve --port 8000 examples/echo/main.ts
 //   deno serve --parallel --port 8000 examples/echo/main.ts   (one isolate per core)
-import { App } from "../../mod.ts";
-import { shutdownOnSignals } from "../_shutdown.ts";
+import { App, shutdownOnSignals } from "../../mod.ts";
 
 const html = `<!DOCTYPE html>
 <html>
