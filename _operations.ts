@@ -53,6 +53,8 @@ export interface HandshakeRecord {
   conn: HTTPConnection | null;
   close?: { code: number; reason: string };
   accepted: boolean;
+  /** When the request came in (milliseconds since the epoch). */
+  startTime: number;
 }
 
 const WEBSOCKET_UPGRADE = /(?:^|[\s,])websocket(?:$|[\s,])/i;
@@ -226,6 +228,7 @@ export class Operations {
         route: null,
         conn: null,
         accepted: false,
+        startTime: Date.now(),
       };
     }
     let conn: HTTPConnection | undefined;
@@ -500,11 +503,15 @@ export class Operations {
   }
 
   /** Starts the observers' sessions for an accepted connection. */
-  sessions(ws: WebSocket, route: string): SessionObserver[] {
+  sessions(
+    ws: WebSocket,
+    route: string,
+    startTime: number,
+  ): SessionObserver[] {
     const sessions: SessionObserver[] = [];
     for (const observer of this.observers) {
       try {
-        const session = observer.accepted?.(ws, route);
+        const session = observer.accepted?.(ws, route, startTime);
         if (session) sessions.push(session);
       } catch (error) {
         this.#report("a connection observer", error);
@@ -582,7 +589,11 @@ export class Admission {
       if (!policy.metered) return upgraded;
       const ws = this.#ws!;
       const ops = this.#ops;
-      const sessions = ops.sessions(ws, policy.route);
+      const sessions = ops.sessions(
+        ws,
+        policy.route,
+        record?.startTime ?? Date.now(),
+      );
       const socket = new MeteredSocket(upgraded.socket, policy, {
         end: (code, reason) => connectionControl.end(ws, code, reason),
         closed: (info) => ops.closed(sessions, info),

@@ -132,6 +132,14 @@ export interface ConnectionObserver {
    * matched, else an `HTTPConnection`.
    */
   handshake?(conn: HTTPConnection, info: HandshakeInfo): void;
-  /** A connection was accepted; what it returns follows that session. */
-  accepted?(ws: WebSocket, route: string): SessionObserver | void;
+  /**
+   * A connection was accepted (called before `handshake()` reports the
+   * 101); what it returns follows that session. `startTime` is when the
+   * upgrade request came in, in milliseconds since the epoch.
+   */
+  accepted?(
+    ws: WebSocket,
+    route: string,
+    startTime: number,
+  ): SessionObserver | void;
 }
