@@ -1,0 +1,205 @@
+// instrument() through Deno's built-in OpenTelemetry: a subprocess with
+// OTEL_DENO=true exports over OTLP/HTTP JSON to a collector served here.
+import assert from "node:assert/strict";
+import { App } from "../mod.ts";
+import { instrument } from "../otel.ts";
+import { TestClient } from "../testing.ts";
+
+interface OtlpValue {
+  stringValue?: string;
+  intValue?: string | number;
+  doubleValue?: number;
+  boolValue?: boolean;
+}
+interface OtlpAttribute {
+  key: string;
+  value: OtlpValue;
+}
+interface OtlpSpan {
+  name: string;
+  kind: number;
+  traceId: string;
+  spanId: string;
+  attributes: OtlpAttribute[];
+  links?: { traceId: string; spanId: string }[];
+}
+interface OtlpPoint {
+  attributes: OtlpAttribute[];
+  asInt?: string | number;
+  asDouble?: number;
+  count?: string | number;
+  sum?: number;
+  max?: number;
+}
+interface OtlpMetric {
+  name: string;
+  sum?: { dataPoints: OtlpPoint[] };
+  histogram?: { dataPoints: OtlpPoint[] };
+}
+
+function attributes(list: OtlpAttribute[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const { key, value } of list) {
+    out[key] = value.stringValue ?? value.boolValue ?? value.doubleValue ??
+      (value.intValue === undefined ? undefined : Number(value.intValue));
+  }
+  return out;
+}
+
+// Sums a counter's points whose attributes include `where`.
+function total(
+  metrics: OtlpMetric[],
+  name: string,
+  where: Record<string, unknown> = {},
+): number {
+  let sum = 0;
+  for (const metric of metrics.filter((m) => m.name === name)) {
+    for (const point of metric.sum?.dataPoints ?? []) {
+      const attrs = attributes(point.attributes);
+      if (Object.entries(where).every(([k, v]) => attrs[k] === v)) {
+        sum += Number(point.asInt ?? point.asDouble ?? 0);
+      }
+    }
+  }
+  return sum;
+}
+
+Deno.test("instrument() under OTEL_DENO=true exports handshake and session spans and the WebSocket metrics", async () => {
+  const spans: OtlpSpan[] = [];
+  const metrics: OtlpMetric[] = [];
+  const collector = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const body = await request.json();
+      const path = new URL(request.url).pathname;
+      if (path === "/v1/traces") {
+        for (const resource of body.resourceSpans ?? []) {
+          for (const scope of resource.scopeSpans ?? []) {
+            spans.push(...scope.spans);
+          }
+        }
+      } else if (path === "/v1/metrics") {
+        for (const resource of body.resourceMetrics ?? []) {
+          for (const scope of resource.scopeMetrics ?? []) {
+            metrics.push(...scope.metrics);
+          }
+        }
+      }
+      return Response.json({});
+    },
+  );
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "_test/fixtures/otel_session.ts"],
+      env: {
+        OTEL_DENO: "true",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
+        OTEL_SERVICE_NAME: "wsapi-test",
+        NO_COLOR: "1",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.equal(
+      new TextDecoder().decode(output.stdout).trim(),
+      '["echo ab","echo cde"]',
+    );
+  } finally {
+    await collector.shutdown();
+  }
+
+  // Spans: two handshakes (one refused, one accepted) and one session.
+  const handshakes = spans.filter((s) => s.name === "GET /rooms/{room}")
+    .filter((s) => attributes(s.attributes)["websocket.handshake.outcome"]);
+  const byOutcome = Object.fromEntries(
+    handshakes.map((s) => [
+      attributes(s.attributes)["websocket.handshake.outcome"],
+      s,
+    ]),
+  );
+  assert.deepEqual(Object.keys(byOutcome).sort(), ["accepted", "refused"]);
+  const accepted = attributes(byOutcome.accepted.attributes);
+  assert.equal(accepted["http.route"], "/rooms/{room}");
+  assert.equal(accepted["url.path"], "/rooms/lobby");
+  assert.equal(accepted["http.response.status_code"], 101);
+  const refused = attributes(byOutcome.refused.attributes);
+  assert.equal(refused["http.response.status_code"], 403);
+  assert.equal(refused["websocket.close.code"], 4003);
+  assert.equal(refused["websocket.close.reason"], "room closed");
+
+  const session = spans.find((s) => s.name === "WebSocket /rooms/{room}");
+  assert.ok(session, `spans: ${spans.map((s) => s.name).join(", ")}`);
+  const sessionAttributes = attributes(session.attributes);
+  assert.equal(sessionAttributes["http.route"], "/rooms/{room}");
+  assert.equal(sessionAttributes["websocket.close.code"], 4000);
+  assert.equal(sessionAttributes["websocket.close.reason"], "bye");
+  assert.equal(sessionAttributes["websocket.messages.received"], 2);
+  assert.equal(sessionAttributes["websocket.messages.sent"], 2);
+  assert.equal(sessionAttributes["websocket.bytes.received"], 5);
+  assert.equal(sessionAttributes["websocket.bytes.sent"], 15);
+  assert.deepEqual(
+    session.links?.map((l) => l.spanId),
+    [byOutcome.accepted.spanId],
+  );
+
+  // Metrics.
+  const route = { "http.route": "/rooms/{room}" };
+  assert.equal(
+    total(metrics, "websocket.server.handshakes", {
+      ...route,
+      "websocket.handshake.outcome": "accepted",
+    }),
+    1,
+  );
+  assert.equal(
+    total(metrics, "websocket.server.handshakes", {
+      ...route,
+      "websocket.handshake.outcome": "refused",
+      "http.response.status_code": 403,
+    }),
+    1,
+  );
+  assert.equal(total(metrics, "websocket.server.messages.received", route), 2);
+  assert.equal(total(metrics, "websocket.server.messages.sent", route), 2);
+  assert.equal(total(metrics, "websocket.server.bytes.received", route), 5);
+  assert.equal(total(metrics, "websocket.server.bytes.sent", route), 15);
+  assert.equal(
+    total(metrics, "websocket.server.closes", {
+      ...route,
+      "websocket.close.code": 4000,
+    }),
+    1,
+  );
+  // Opened and closed: back to zero.
+  assert.equal(total(metrics, "websocket.server.active_connections", route), 0);
+  const high = metrics.find((m) =>
+    m.name === "websocket.server.send_buffer.high_water"
+  );
+  assert.equal(Number(high?.histogram?.dataPoints[0].count), 1);
+  const duration = metrics.find((m) =>
+    m.name === "websocket.server.session.duration"
+  );
+  assert.equal(Number(duration?.histogram?.dataPoints[0].count), 1);
+});
+
+Deno.test("instrument() without an exporter leaves messaging as it was, before and after stop()", async () => {
+  const app = new App();
+  const stop = instrument(app);
+  app.websocket("/ws", async (ws) => {
+    await ws.accept();
+    await ws.sendText(await ws.receiveText());
+  });
+  const client = new TestClient(app);
+  {
+    await using ws = await client.websocketConnect("/ws");
+    await ws.sendText("x");
+    assert.equal(await ws.receiveText(), "x");
+  }
+  stop();
+  await using ws = await client.websocketConnect("/ws");
+  await ws.sendText("y");
+  assert.equal(await ws.receiveText(), "y");
+});
