@@ -48,7 +48,7 @@ async function load(
   return JSON.parse(new TextDecoder().decode(out.stdout).trim());
 }
 
-for (const server of ["raw", "wsapi", "hono"]) {
+for (const server of ["raw", "wsapi", "hono", "wsapi_otel"]) {
   Deno.test(`bench: the ${server} server runs every workload`, async () => {
     await withServer(server, async (port, pid) => {
       const echo = await load(port, pid, "echo");

@@ -9,6 +9,7 @@
 //   deno task bench:full         longer windows, more rounds, 10,000 idle connections
 //   deno task bench --servers=raw,wsapi --workloads=echo,latency --rounds=5
 //   deno task bench --workloads=idle --headers=browser   clients send 14 headers
+//   deno task bench --servers=wsapi,wsapi_otel --workloads=echo,connect   instrument() on, no exporter
 import { parseArgs } from "node:util";
 import { type SpawnedServer, spawnServer } from "./_spawn.ts";
 
@@ -103,9 +104,9 @@ const CATALOGUE: Record<string, Workload> = {
 };
 
 for (const name of SERVERS) {
-  if (!["raw", "wsapi", "hono"].includes(name)) {
+  if (!["raw", "wsapi", "hono", "wsapi_otel"].includes(name)) {
     throw new Error(
-      `--servers: unknown server "${name}": use raw, wsapi, hono`,
+      `--servers: unknown server "${name}": use raw, wsapi, hono, wsapi_otel`,
     );
   }
 }
