@@ -50,14 +50,14 @@ const SCOPE = "@wsapi/wsapi";
  * the call are observed.
  *
  * Spans:
- * - `GET {route}` (kind server), per handshake, from the request to the
- *   answer: `http.route`, `http.request.method`, `url.path`,
+ * - `WebSocket handshake {route}` (kind internal, a child of the request's
+ *   span), per handshake, from the request to the answer: `http.route`, `http.request.method`, `url.path`,
  *   `http.response.status_code` (101 when accepted), `websocket.handshake.outcome`
  *   (`accepted`, `refused`, `denied`, `error`), and for a refusal
  *   `websocket.close.code` and `websocket.close.reason`. The request's own
- *   server span (Deno's) gets `http.route` and the same name, when it is
- *   the active span.
- * - `WebSocket {route}` (kind server), per accepted session, from accept to
+ *   server span (Deno's) gets `http.route` and the name `GET {route}`, when
+ *   it is the active span.
+ * - `WebSocket {route}` (kind internal), per accepted session, from accept to
  *   close, linked to its handshake span: `http.route`, `websocket.close.code`,
  *   `websocket.close.reason`, `websocket.messages.received`,
  *   `websocket.messages.sent`, `websocket.bytes.received`,
@@ -146,7 +146,7 @@ function startHandshake(
   path: string,
   startTime: number,
 ): otel.Span {
-  const name = `GET ${route ?? path}`;
+  const name = `WebSocket handshake ${route ?? path}`;
   const attributes: otel.Attributes = {
     "http.request.method": "GET",
     "url.path": path,
@@ -157,12 +157,14 @@ function startHandshake(
     const active = otel.trace.getActiveSpan();
     if (active !== undefined) {
       active.setAttribute("http.route", route);
-      active.updateName(name);
+      active.updateName(`GET ${route}`);
     }
   }
   return tracer.startSpan(
     name,
-    { kind: otel.SpanKind.SERVER, startTime, attributes },
+    // Internal: the request's server span is Deno's (or the SDK's); a
+    // second server span would count every handshake twice.
+    { kind: otel.SpanKind.INTERNAL, startTime, attributes },
     otel.context.active(),
   );
 }
@@ -253,8 +255,10 @@ class Session implements SessionObserver {
   ) {
     this.#instruments = instruments;
     this.#attributes = { "http.route": route };
+    // Internal too: a session lasts minutes or hours, and tools that read
+    // server spans as requests would count it as one long request.
     this.#span = tracer.startSpan(`WebSocket ${route}`, {
-      kind: otel.SpanKind.SERVER,
+      kind: otel.SpanKind.INTERNAL,
       attributes: { "http.route": route, "url.path": ws.url.pathname },
       links: [{ context: handshake.spanContext() }],
     }, otel.context.active());

@@ -20,6 +20,7 @@ interface OtlpSpan {
   kind: number;
   traceId: string;
   spanId: string;
+  parentSpanId?: string;
   attributes: OtlpAttribute[];
   links?: { traceId: string; spanId: string }[];
 }
@@ -112,8 +113,9 @@ Deno.test("instrument() under OTEL_DENO=true exports handshake and session spans
   }
 
   // Spans: two handshakes (one refused, one accepted) and one session.
-  const handshakes = spans.filter((s) => s.name === "GET /rooms/{room}")
-    .filter((s) => attributes(s.attributes)["websocket.handshake.outcome"]);
+  const handshakes = spans.filter((s) =>
+    s.name === "WebSocket handshake /rooms/{room}"
+  );
   const byOutcome = Object.fromEntries(
     handshakes.map((s) => [
       attributes(s.attributes)["websocket.handshake.outcome"],
@@ -129,6 +131,20 @@ Deno.test("instrument() under OTEL_DENO=true exports handshake and session spans
   assert.equal(refused["http.response.status_code"], 403);
   assert.equal(refused["websocket.close.code"], 4003);
   assert.equal(refused["websocket.close.reason"], "room closed");
+
+  // Deno's own span of the upgrade request is named for the route too, and
+  // the handshake span is its child.
+  const requestSpan = spans.find((s) =>
+    s.name === "GET /rooms/{room}" &&
+    attributes(s.attributes)["url.path"] === "/rooms/lobby"
+  );
+  assert.ok(requestSpan, `spans: ${spans.map((s) => s.name).join(", ")}`);
+  assert.equal(
+    attributes(requestSpan.attributes)["http.route"],
+    "/rooms/{room}",
+  );
+  assert.equal(byOutcome.accepted.parentSpanId, requestSpan.spanId);
+  assert.equal(byOutcome.accepted.traceId, requestSpan.traceId);
 
   const session = spans.find((s) => s.name === "WebSocket /rooms/{room}");
   assert.ok(session, `spans: ${spans.map((s) => s.name).join(", ")}`);
