@@ -62,13 +62,15 @@ const RETRY_AFTER_SECONDS = "5";
 
 // One route's limits, merged with the app's (the route's win), worked out
 // on the route's first handshake.
-interface RoutePolicy extends MeterPolicy {
+interface RoutePolicy {
+  // The meter of its connections while nobody counts (null: no limit needs
+  // one), and while observers or the access log do.
+  meter: MeterPolicy | null;
+  countingMeter: MeterPolicy;
   maxConnections: number;
   maxConnectionsPerClient: number;
   clientKey: ClientKey | undefined;
-  // Whether the connection needs a MeteredSocket at all.
-  metered: boolean;
-  // Whether admit() has anything to do for it.
+  // Whether admit() has anything to do for it, with nobody counting.
   active: boolean;
   // Open connections of this route, if it has its own maxConnections or
   // maxConnectionsPerClient.
@@ -127,6 +129,11 @@ export class Operations {
       options.accessLog === true;
   }
 
+  /** Whether anyone reads a session's counters (observers, the access log). */
+  get counting(): boolean {
+    return this.observers.length > 0 || this.#options.accessLog === true;
+  }
+
   use(middleware: Middleware): void {
     if (typeof middleware !== "function") {
       throw new TypeError(
@@ -145,7 +152,6 @@ export class Operations {
     }
     this.observers.push(observer);
     this.active = true;
-    this.#policies = new WeakMap(); // routes now count
     return () => {
       const at = this.observers.indexOf(observer);
       if (at !== -1) this.observers.splice(at, 1);
@@ -364,22 +370,20 @@ export class Operations {
     const own = route.options as ConnectionLimits;
     const rateLimit: RateLimit | undefined = own.rateLimit ?? app.rateLimit;
     const maxLifetime = own.maxLifetime ?? app.maxLifetime;
-    const counting = this.observers.length > 0 || app.accessLog === true;
+    const maxLifetimeMs = maxLifetime === undefined ? 0 : maxLifetime * 1000;
+    const meter = { route: route.path, rateLimit, maxLifetimeMs };
+    const limited = rateLimit !== undefined || maxLifetimeMs > 0;
     policy = {
-      route: route.path,
-      rateLimit,
-      maxLifetimeMs: maxLifetime === undefined ? 0 : maxLifetime * 1000,
-      counting,
+      meter: limited ? { ...meter, counting: false } : null,
+      countingMeter: { ...meter, counting: true },
       maxConnections: own.maxConnections ?? 0,
       maxConnectionsPerClient: own.maxConnectionsPerClient ?? 0,
       clientKey: own.clientKey ?? app.clientKey,
-      metered: rateLimit !== undefined || maxLifetime !== undefined ||
-        counting,
       active: false,
       open: 0,
       perClient: new Map(),
     };
-    policy.active = policy.metered || policy.maxConnections > 0 ||
+    policy.active = limited || policy.maxConnections > 0 ||
       policy.maxConnectionsPerClient > 0 || app.maxConnections !== undefined ||
       app.maxConnectionsPerClient !== undefined;
     this.#policies.set(route, policy);
@@ -585,16 +589,16 @@ export class Admission {
       const upgraded = upgrade(request, options);
       upgrades.add(upgraded.response);
       if (record !== undefined) record.accepted = true;
-      const policy = this.#policy;
-      if (!policy.metered) return upgraded;
-      const ws = this.#ws!;
       const ops = this.#ops;
-      const sessions = ops.sessions(
-        ws,
-        policy.route,
-        record?.startTime ?? Date.now(),
-      );
-      const socket = new MeteredSocket(upgraded.socket, policy, {
+      const meter = ops.counting
+        ? this.#policy.countingMeter
+        : this.#policy.meter;
+      if (meter === null) return upgraded;
+      const ws = this.#ws!;
+      const sessions = meter.counting
+        ? ops.sessions(ws, meter.route, record?.startTime ?? Date.now())
+        : [];
+      const socket = new MeteredSocket(upgraded.socket, meter, {
         end: (code, reason) => connectionControl.end(ws, code, reason),
         closed: (info) => ops.closed(sessions, info),
       }, sessions);

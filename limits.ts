@@ -56,11 +56,11 @@ export type ClientKey = (conn: HTTPConnection) => string | undefined;
  * that route only, over the app's).
  *
  * - `maxConnections`: a handshake beyond it is refused with 503 and
- *   `Retry-After`; on the app it counts every WebSocket connection, on a
+ *   `Retry-After: 5`; on the app it counts every WebSocket connection, on a
  *   route those of the route.
  * - `maxConnectionsPerClient`: a client (its remote address, IPv6 by its
  *   /64 prefix, or what `clientKey` returns) beyond it is refused with 429
- *   and `Retry-After`.
+ *   and `Retry-After: 5`. Both refusals are logged as warnings.
  * - `maxLifetime`: an accepted connection is closed with 1001 "Maximum
  *   connection lifetime reached" after between 90 % and 100 % of it (the
  *   jitter spreads the reconnections of clients that came together).

@@ -196,3 +196,33 @@ Deno.test("accessLog writes a line for every refused handshake and every closed 
     /^WebSocket \/no refused 403 close 4003 "private" \d+\.\dms$/,
   );
 });
+
+Deno.test("App.observe() added while connections are open keeps counting them against the limits", async () => {
+  const app = new App({ logger: captureLogger() });
+  app.websocket("/ws", { maxConnections: 1 }, async (ws) => {
+    await ws.accept();
+    await ws.receiveText().catch(() => {});
+  });
+  const client = new TestClient(app);
+  const first = await client.websocketConnect("/ws");
+  const closes: number[] = [];
+  app.observe({
+    accepted: () => ({ closed: (info) => closes.push(info.code) }),
+  });
+  const refused = await client.websocketConnect("/ws").catch((e) => e);
+  assert.equal(refused.response.status, 503);
+  await first.close();
+  await until(() => app.connections === 0);
+  const second = await client.websocketConnect("/ws");
+  await second.close(4000);
+  await until(() => closes.length === 1);
+  assert.deepEqual(closes, [4000]);
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("Timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
