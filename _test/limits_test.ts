@@ -376,3 +376,53 @@ Deno.test("App and routes reject invalid limits with a clear error", () => {
     },
   );
 });
+
+Deno.test("rateLimit over a real socket: Deno's client sees 1008 after the bucket's last message, and the access log the close", async () => {
+  const lines: string[] = [];
+  const app = new App({
+    rateLimit: { messages: 2, perSeconds: 60 },
+    accessLog: true,
+    logger: { ...captureLogger(), info: (line) => lines.push(String(line)) },
+  });
+  app.websocket("/ws", async (ws) => {
+    await ws.accept();
+    for await (const text of ws.iterText()) await ws.sendText(text);
+  });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    app.fetch,
+  );
+  try {
+    const socket = new WebSocket(`ws://127.0.0.1:${server.addr.port}/ws`);
+    const echoes: string[] = [];
+    let echoed = Promise.withResolvers<void>();
+    socket.onmessage = (event) => {
+      echoes.push(event.data);
+      echoed.resolve();
+    };
+    const closed = new Promise<CloseEvent>((resolve) =>
+      socket.onclose = resolve
+    );
+    await new Promise((resolve) => socket.onopen = resolve);
+    // One at a time, so that every echo goes out before the limit closes.
+    for (const text of ["a", "b"]) {
+      echoed = Promise.withResolvers<void>();
+      socket.send(text);
+      await echoed.promise;
+    }
+    socket.send("c");
+    const event = await closed;
+    assert.equal(event.code, 1008);
+    assert.equal(event.reason, "Rate limit exceeded");
+    assert.deepEqual(echoes, ["a", "b"]);
+    await until(() => app.connections === 0, "the connection to end");
+    await until(() => lines.length === 1, "the access log line");
+    assert.match(
+      lines[0],
+      /^WebSocket \/ws closed 1008 "Rate limit exceeded" /,
+    );
+    assert.match(lines[0], / in 2\/2B out 2\/2B$/);
+  } finally {
+    await server.shutdown();
+  }
+});
