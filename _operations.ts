@@ -418,7 +418,16 @@ export class Operations {
       app.maxConnectionsPerClient !== undefined ||
       policy.maxConnectionsPerClient > 0
     ) {
-      client = this.#clientOf(policy, url, headers, context);
+      try {
+        client = this.#clientOf(policy, url, headers, context);
+      } catch (error) {
+        // Never the error's message: response bodies reach untrusted clients.
+        this.#report(`clientKey for "${route.path}"`, error);
+        return new Response("Internal Server Error", {
+          status: 500,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
+      }
       if (
         app.maxConnectionsPerClient !== undefined &&
         (this.#perClient.get(client) ?? 0) >= app.maxConnectionsPerClient

@@ -37,7 +37,8 @@ export interface RateLimit {
  * What identifies a client for `maxConnectionsPerClient`: a string, or
  * `undefined` to fall back to the remote address. It gets the connection
  * after the app's middleware ran, so it may read `conn.state` (the user an
- * authentication middleware put there).
+ * authentication middleware put there). If it throws, the handshake is
+ * refused with 500 and the error is logged.
  *
  * @example One connection per user
  * ```ts

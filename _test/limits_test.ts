@@ -426,3 +426,22 @@ Deno.test("rateLimit over a real socket: Deno's client sees 1008 after the bucke
     await server.shutdown();
   }
 });
+
+Deno.test("A clientKey that throws refuses the handshake with 500 and logs the error", async () => {
+  const logger = captureLogger();
+  const app = new App({
+    logger,
+    maxConnectionsPerClient: 1,
+    clientKey: () => {
+      throw new Error("no session store");
+    },
+  });
+  app.websocket("/ws", (ws) => ws.accept());
+  const refused = await new TestClient(app).websocketConnect("/ws").catch((
+    e,
+  ) => e);
+  assert.equal(refused.response.status, 500);
+  assert.equal(await refused.response.text(), "Internal Server Error");
+  assert.match(String(logger.errors[0][0]), /clientKey for "\/ws"/);
+  assert.equal((logger.errors[0][1] as Error).message, "no session store");
+});
