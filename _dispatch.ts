@@ -2,8 +2,7 @@
 // or the in-memory test client. Kept out of the public API: a WeakMap from
 // each App to its dispatcher, reachable only by sibling modules.
 import type { App } from "./app.ts";
-import type { UpgradeFunction } from "./websocket.ts";
-import type { HandshakeRecord } from "./_operations.ts";
+import type { HTTPConnection, UpgradeFunction } from "./websocket.ts";
 
 /** How one request is served, beyond the request itself. */
 export interface DispatchContext {
@@ -33,3 +32,13 @@ export type Dispatcher = (
 
 /** Each App's dispatcher, registered by its constructor. */
 export const dispatchers: WeakMap<App, Dispatcher> = new WeakMap();
+
+/** What one handshake left for the report (filled by the App). */
+export interface HandshakeRecord {
+  route: string | null;
+  conn: HTTPConnection | null;
+  close?: { code: number; reason: string };
+  accepted: boolean;
+  /** When the request came in (milliseconds since the epoch). */
+  startTime: number;
+}

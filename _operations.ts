@@ -17,7 +17,7 @@ import {
   type WebSocket,
 } from "./websocket.ts";
 import type { WebSocketRoute } from "./routing.ts";
-import type { DispatchContext } from "./_dispatch.ts";
+import type { DispatchContext, HandshakeRecord } from "./_dispatch.ts";
 import { HTTPException } from "./errors.ts";
 import { addressKey, clientAddress } from "./_client_key.ts";
 import { checkLimits } from "./_limits_check.ts";
@@ -46,16 +46,6 @@ export type MiddlewareErrorHandler = (
   error: unknown,
   context: DispatchContext,
 ) => Promise<Response>;
-
-/** What one handshake left for the report (filled by the App). */
-export interface HandshakeRecord {
-  route: string | null;
-  conn: HTTPConnection | null;
-  close?: { code: number; reason: string };
-  accepted: boolean;
-  /** When the request came in (milliseconds since the epoch). */
-  startTime: number;
-}
 
 const WEBSOCKET_UPGRADE = /(?:^|[\s,])websocket(?:$|[\s,])/i;
 const RETRY_AFTER_SECONDS = "5";
