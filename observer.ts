@@ -128,8 +128,9 @@ export interface SessionObserver {
  */
 export interface ConnectionObserver {
   /**
-   * A handshake was answered. `conn` is the `WebSocket` once a route
-   * matched, else an `HTTPConnection`.
+   * A handshake was answered. `conn` is the `WebSocket` when one was
+   * built for the route, else an `HTTPConnection` of the request (no
+   * route matched, or middleware or a limit answered first).
    */
   handshake?(conn: HTTPConnection, info: HandshakeInfo): void;
   /**
