@@ -11,7 +11,7 @@ import {
   WebSocketRequestValidationError,
 } from "./errors.ts";
 import { type Converter, Dependency, Param, type Params } from "./params.ts";
-import type { HTTPConnection } from "./websocket.ts";
+import type { HTTPConnection } from "./connection.ts";
 import type {
   StandardSchemaV1,
   StandardSchemaV1Result,

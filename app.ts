@@ -18,15 +18,13 @@ import {
   Router,
   WebSocketRoute,
 } from "./routing.ts";
-import {
-  HTTPConnection,
-  type UpgradeFunction,
-  WebSocket,
-  WebSocketState,
-} from "./websocket.ts";
-import { type DispatchContext, dispatchers } from "./_dispatch.ts";
+import { HTTPConnection } from "./connection.ts";
+import { WebSocketState } from "./messages.ts";
+import type { UpgradeFunction } from "./upgrade.ts";
+import { WebSocket } from "./websocket.ts";
+import type { DispatchContext } from "./_dispatch.ts";
 import { assertCloseFrame } from "./_close.ts";
-import { connectionControl } from "./_connection_control.ts";
+import { DISPATCH, END, SETTLED } from "./_symbols.ts";
 import { normaliseOrigins, originRefusal } from "./_origin.ts";
 import { requestHeaders } from "./_headers.ts";
 import type { Dependency } from "./params.ts";
@@ -366,7 +364,15 @@ export class App extends Router {
     );
     this.fetch = (request, info) =>
       this.#handle(request, { client: clientOf(info), info });
-    dispatchers.set(this, (request, context) => this.#handle(request, context));
+  }
+
+  /**
+   * Serves one request in the given context (the test client's seam).
+   *
+   * @ignore
+   */
+  [DISPATCH](request: Request, context: DispatchContext): Promise<Response> {
+    return this.#handle(request, context);
   }
 
   /** WebSocket connections being served: from the upgrade request until the handler has finished and the socket is closed. */
@@ -466,7 +472,7 @@ export class App extends Router {
       // Ended as if dropped, so a handler sees WebSocketDisconnect wherever
       // it is, never a "closed" misuse error for a close it did not make.
       for (const ws of this.#running.keys()) {
-        connectionControl.end(ws, code, reason);
+        ws[END](code, reason);
       }
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -711,7 +717,7 @@ export class App extends Router {
   #finishedQuietly(ws: WebSocket): boolean {
     const state = ws.applicationState;
     if (
-      !connectionControl.settled(ws) ||
+      !ws[SETTLED]() ||
       (state !== CONNECTED && state !== DISCONNECTED)
     ) return false;
     // With the socket closed, close() only records that the application is
@@ -753,7 +759,7 @@ export class App extends Router {
         const closing = this.#shutdown;
         await ws.close(closing?.code ?? 1000, closing?.reason ?? "");
       }
-      if (!connectionControl.settled(ws)) await ws.closed;
+      if (!ws[SETTLED]()) await ws.closed;
     } finally {
       this.#running.delete(ws);
     }

@@ -36,9 +36,9 @@
  * @module
  */
 import { HTTPException } from "./errors.ts";
-import type { HTTPConnection } from "./websocket.ts";
+import type { HTTPConnection } from "./connection.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
-import { connectionControl } from "./_connection_control.ts";
+import { PREFER_SUBPROTOCOL } from "./_symbols.ts";
 
 /**
  * Turns the raw text of a parameter into a value, or throws a `TypeError`
@@ -979,7 +979,10 @@ export function bearerFromSubprotocol(
     const at = offered.indexOf(marker);
     const token = at === -1 ? undefined : offered[at + 1];
     if (token === undefined || token === "") return missing(autoError);
-    connectionControl.preferSubprotocol(conn, marker);
+    // Only a WebSocket has subprotocols to prefer (duck-typed by the
+    // symbol, so params.ts needs nothing of websocket.ts).
+    (conn as { [PREFER_SUBPROTOCOL]?: (protocol: string) => void })
+      [PREFER_SUBPROTOCOL]?.(marker);
     return token;
   });
 }

@@ -1,0 +1,41 @@
+// The names of the internals that sibling modules call on the public
+// classes. A method keyed by one of these symbols is reachable only by code
+// that imports the symbol, so every use is an import edge anyone can follow
+// (the way Deno's own ext/ modules share internals), and nothing is filled
+// in at load time. The methods carry `@ignore`: they are not API.
+
+// HTTPConnection (connection.ts), for WebSocket.
+/** Keeps the URL as text until first read: an idle WebSocket holds no URL. */
+export const DEFER_URL: unique symbol = Symbol("wsapi.deferUrl");
+/** Packs the headers (see _headers.ts) once the upgrade has read them. */
+export const PACK_HEADERS: unique symbol = Symbol("wsapi.packHeaders");
+
+// WebSocket (websocket.ts), for the app, broadcast and the credential helpers.
+/** Ends an accepted connection as if it had dropped (see WebSocket). */
+export const END: unique symbol = Symbol("wsapi.end");
+/** Sends at once if nothing has to wait; returns whether it did. */
+export const SEND_NOW: unique symbol = Symbol("wsapi.sendNow");
+/** Whether the connection is over on both sides (`closed` has settled). */
+export const SETTLED: unique symbol = Symbol("wsapi.settled");
+/** Makes `accept()` without a subprotocol choose an offered one. */
+export const PREFER_SUBPROTOCOL: unique symbol = Symbol(
+  "wsapi.preferSubprotocol",
+);
+
+// WebSocket, for the message iterators of _receive.ts.
+/** The next queued item now, or undefined once the receiver waits for it. */
+export const TAKE: unique symbol = Symbol("wsapi.take");
+/** An item's data, the disconnect and the message type checked. */
+export const DATA: unique symbol = Symbol("wsapi.data");
+
+// App (app.ts), for the test client.
+/** Serves one request in a given context (see _dispatch.ts). */
+export const DISPATCH: unique symbol = Symbol("wsapi.dispatch");
+
+// PairedSocket (_socket_pair.ts), for the test client.
+/** Links two ends. */
+export const LINK: unique symbol = Symbol("wsapi.link");
+/** Opens an end, firing `open`. */
+export const OPEN_SOCKET: unique symbol = Symbol("wsapi.openSocket");
+/** Drops both ends without a closing handshake. */
+export const TERMINATE: unique symbol = Symbol("wsapi.terminate");
