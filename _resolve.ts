@@ -12,10 +12,8 @@ import {
 } from "./errors.ts";
 import { type Converter, Dependency, Param, type Params } from "./params.ts";
 import type { HTTPConnection } from "./connection.ts";
-import type {
-  StandardSchemaV1,
-  StandardSchemaV1Result,
-} from "./_standard_schema.ts";
+import type { StandardSchemaV1Result } from "./_standard_schema.ts";
+import { isSchema, pushIssues } from "./_validate.ts";
 
 /** What `app.dependencyOverrides` holds. */
 export type Overrides = Map<unknown, unknown>;
@@ -141,11 +139,6 @@ function rawValue(
   }
 }
 
-function isSchema(decoder: unknown): decoder is StandardSchemaV1 {
-  return typeof decoder === "object" && decoder !== null &&
-    "~standard" in decoder;
-}
-
 interface Cleanup {
   iterator: Iterator<unknown> | AsyncIterator<unknown>;
   name: string;
@@ -266,20 +259,7 @@ export class Solver {
     raw: unknown,
   ): unknown {
     if (result.issues === undefined) return result.value;
-    for (const issue of result.issues) {
-      this.#errors.push({
-        loc: [
-          param.source,
-          name,
-          ...(issue.path ?? []).map((part) =>
-            typeof part === "object" ? String(part.key) : String(part)
-          ),
-        ],
-        msg: issue.message,
-        type: "value_error",
-        input: raw,
-      });
-    }
+    pushIssues(this.#errors, result.issues, [param.source, name], raw);
     return FAILED;
   }
 

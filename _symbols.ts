@@ -17,6 +17,8 @@ export const END: unique symbol = Symbol("wsapi.end");
 export const SEND_NOW: unique symbol = Symbol("wsapi.sendNow");
 /** Whether the connection is over on both sides (`closed` has settled). */
 export const SETTLED: unique symbol = Symbol("wsapi.settled");
+/** Whether accept() has upgraded and the socket is still opening. */
+export const OPENING: unique symbol = Symbol("wsapi.opening");
 /** Makes `accept()` without a subprotocol choose an offered one. */
 export const PREFER_SUBPROTOCOL: unique symbol = Symbol(
   "wsapi.preferSubprotocol",

@@ -39,6 +39,8 @@ import { HTTPException } from "./errors.ts";
 import type { HTTPConnection } from "./connection.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import { PREFER_SUBPROTOCOL } from "./_symbols.ts";
+import { canonicalUuid, UUID_TEXT } from "./_converters.ts";
+import { parseSubprotocols } from "./_handshake.ts";
 
 /**
  * Turns the raw text of a parameter into a value, or throws a `TypeError`
@@ -179,9 +181,6 @@ export const bool: Converter<boolean> = {
   },
 };
 
-const UUID_TEXT =
-  /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-
 /**
  * A UUID, with or without hyphens, normalised to lower-case hyphenated form.
  *
@@ -201,10 +200,7 @@ export const uuid: Converter<string> = {
     if (!UUID_TEXT.test(text)) {
       throw new TypeError("Input should be a valid UUID");
     }
-    const hex = text.replaceAll("-", "").toLowerCase();
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${
-      hex.slice(16, 20)
-    }-${hex.slice(20)}`;
+    return canonicalUuid(text);
   },
 };
 
@@ -974,8 +970,9 @@ export function bearerFromSubprotocol(
   const marker = options.protocol ?? "bearer";
   const autoError = options.autoError ?? true;
   return Depends((conn) => {
-    const offered = (conn.headers.get("sec-websocket-protocol") ?? "")
-      .split(",").map((protocol) => protocol.trim());
+    const offered = parseSubprotocols(
+      conn.headers.get("sec-websocket-protocol"),
+    );
     const at = offered.indexOf(marker);
     const token = at === -1 ? undefined : offered[at + 1];
     if (token === undefined || token === "") return missing(autoError);

@@ -12,10 +12,13 @@ import type { WebSocket } from "./websocket.ts";
 import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
 import { checkDeclarations } from "./_resolve.ts";
-import { normaliseOrigins } from "./_origin.ts";
+import { normaliseOrigins, type OriginPolicy } from "./_handshake.ts";
+
+export type { OriginPolicy } from "./_handshake.ts";
 import {
   type CompiledPath,
   compileTemplate,
+  escapePattern,
   fromURLPattern,
 } from "./_path_template.ts";
 
@@ -141,26 +144,6 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
   /** Which origins may connect; overrides the app's `allowedOrigins`. */
   allowedOrigins?: OriginPolicy;
 }
-
-/**
- * Which browser origins may open a WebSocket: `"*"` for any, a list of
- * origins (scheme, host and port, e.g. `"https://app.example"`), or a
- * predicate given the `Origin` header and the request.
- *
- * @example Allowing subdomains
- * ```ts
- * import { App, type OriginPolicy } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const policy: OriginPolicy = (origin) => new URL(origin).hostname.endsWith(".example.com");
- * const app = new App({ allowedOrigins: policy });
- * assert.ok(app instanceof App);
- * ```
- */
-export type OriginPolicy =
-  | "*"
-  | readonly string[]
-  | ((origin: string, request: Request) => boolean);
 
 /**
  * A registered WebSocket route.
@@ -679,8 +662,6 @@ class RouterIndex {
   }
 }
 
-const PATTERN_SYNTAX = /[:*(){}?+\\]/g;
-
 // A copy of `route` under `prefix`, with `dependencies` run before its own:
 // templates are re-compiled with the prefix in front; a raw URLPattern gets
 // it in its pathname.
@@ -692,7 +673,7 @@ function withPrefix(
   const source = SOURCES.get(route)!;
   const path: RoutePath = source instanceof URLPattern
     ? new URLPattern({
-      pathname: prefix.replace(PATTERN_SYNTAX, "\\$&") + source.pathname,
+      pathname: escapePattern(prefix) + source.pathname,
     })
     : prefix + source;
   const options = dependencies.length === 0 ? route.options : {

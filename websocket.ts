@@ -33,6 +33,12 @@ import {
   wrongKind,
 } from "./_receive.ts";
 import { assertCloseFrame } from "./_close.ts";
+import { parseSubprotocols } from "./_handshake.ts";
+import {
+  MAX_MESSAGE_SIZE,
+  MAX_QUEUED_MESSAGES,
+  SEND_HIGH_WATER_MARK,
+} from "./_limits.ts";
 import { encoder, strictDecoder } from "./_utf8.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import { validate } from "./_validate.ts";
@@ -40,6 +46,7 @@ import {
   DATA,
   DEFER_URL,
   END,
+  OPENING,
   PACK_HEADERS,
   PREFER_SUBPROTOCOL,
   SEND_NOW,
@@ -100,10 +107,6 @@ export interface WebSocketInit extends HTTPConnectionInit {
   idleTimeout?: number;
 }
 
-const OFFERED_SEPARATOR = /\s*,\s*/;
-// Shared by the connections whose client offered none (the lists are frozen,
-// this one and the others alike).
-const NO_SUBPROTOCOLS: string[] = Object.freeze([]) as unknown as string[];
 // Headers the handshake itself sets; an application must not override them.
 const RESERVED_ACCEPT_HEADERS = new Set([
   "connection",
@@ -143,9 +146,9 @@ const SENT: Promise<void> = Promise.resolve();
 let lastLimits: DriverLimits | undefined;
 
 function limitsOf(init: WebSocketInit): DriverLimits {
-  const maxMessageSize = init.maxMessageSize ?? 1024 * 1024;
-  const maxQueuedMessages = init.maxQueuedMessages ?? 1024;
-  const sendHighWaterMark = init.sendHighWaterMark ?? 1024 * 1024;
+  const maxMessageSize = init.maxMessageSize ?? MAX_MESSAGE_SIZE;
+  const maxQueuedMessages = init.maxQueuedMessages ?? MAX_QUEUED_MESSAGES;
+  const sendHighWaterMark = init.sendHighWaterMark ?? SEND_HIGH_WATER_MARK;
   const last = lastLimits;
   if (
     last !== undefined && last.maxMessageSize === maxMessageSize &&
@@ -228,10 +231,9 @@ export class WebSocket extends HTTPConnection {
     // with the least besides. (The App passes headers the request does not
     // hold: see _headers.ts.)
     init.headers.has("sec-websocket-protocol");
-    const offered = init.headers.get("sec-websocket-protocol");
-    this.subprotocols = offered === null || offered.trim() === ""
-      ? NO_SUBPROTOCOLS
-      : Object.freeze(offered.trim().split(OFFERED_SEPARATOR)) as string[];
+    this.subprotocols = parseSubprotocols(
+      init.headers.get("sec-websocket-protocol"),
+    );
     this.#init = init;
     this.#driver = new SocketDriver(limitsOf(init));
     // A client that leaves while the handler is still deciding: Deno aborts
@@ -326,6 +328,16 @@ export class WebSocket extends HTTPConnection {
     if (this.subprotocols.includes(protocol)) {
       this.#preferredSubprotocol = protocol;
     }
+  }
+
+  /**
+   * Whether `accept()` has upgraded and the socket is still opening.
+   *
+   * @ignore
+   */
+  [OPENING](): boolean {
+    return this.#applicationState === CONNECTED &&
+      this.#driver.socket?.readyState === 0;
   }
 
   /** @ignore */
