@@ -13,8 +13,11 @@ export interface DispatchContext {
   info?: Deno.ServeHandlerInfo;
   /** Receives unhandled handler errors instead of the log. */
   onError?: (error: unknown) => void;
-  /** Told the close code and reason of a refused handshake. */
-  onRefuse?: (code: number, reason: string) => void;
+  /**
+   * Told the close code and reason of a refused handshake, and why when the
+   * app refused it itself (`no route matches "/x"`).
+   */
+  onRefuse?: (code: number, reason: string, why?: string) => void;
   /** Given the promise of a WebSocket handler's whole run. */
   onConnection?: (done: Promise<void>) => void;
 }

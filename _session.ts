@@ -13,7 +13,7 @@ import { WebSocketState } from "./messages.ts";
 import type { WebSocketRoute } from "./routing.ts";
 import type { WebSocket } from "./websocket.ts";
 import { type Overrides, Solver } from "./_resolve.ts";
-import { OPENING, SETTLED } from "./_symbols.ts";
+import { ACCEPTED, OPENING, SETTLED } from "./_symbols.ts";
 
 const { CONNECTING, CONNECTED, DISCONNECTED } = WebSocketState;
 const DONE: Promise<void> = Promise.resolve();
@@ -29,6 +29,7 @@ export interface SessionHost {
   readonly logger: {
     error(...data: unknown[]): void;
     warn(...data: unknown[]): void;
+    info?(...data: unknown[]): void;
   };
   /** `app.dependencyOverrides`. */
   readonly dependencyOverrides: Overrides;
@@ -75,8 +76,10 @@ export function serveSession(
   route: WebSocketRoute,
   ws: WebSocket,
 ): Promise<void> {
+  // (The clock is read only for a logger that logs each session's end.)
+  const start = context.host.logger.info === undefined ? 0 : performance.now();
   if (route.dependencies.length > 0 || route.options.params !== undefined) {
-    return serveWithDependencies(context, route, ws);
+    return serveWithDependencies(context, route, ws, start);
   }
   // A handler without dependencies is chained to rather than awaited, so
   // that no frame of the library's waits as long as the connection lives.
@@ -84,14 +87,14 @@ export function serveSession(
   try {
     running = route.handler(ws, NO_ARGS);
   } catch (error) {
-    return finish(context, route, ws, undefined, threw(error));
+    return finish(context, route, ws, start, undefined, threw(error));
   }
   // (Promise.resolve returns a native promise as it is.) Bound functions
   // rather than closures: an idle connection then keeps no closure
   // context, about 100 bytes less.
   return Promise.resolve(running).then(
-    handlerReturned.bind(context, route, ws),
-    handlerThrew.bind(context, route, ws),
+    handlerReturned.bind(context, route, ws, start),
+    handlerThrew.bind(context, route, ws, start),
   );
 }
 
@@ -99,24 +102,30 @@ function handlerReturned(
   this: SessionContext,
   route: WebSocketRoute,
   ws: WebSocket,
+  start: number,
 ): Promise<void> {
-  if (finishedQuietly(this.host, ws)) return DONE;
-  return finish(this, route, ws, undefined, RETURNED);
+  // (With a logger that logs session ends, every end goes through finish.)
+  if (this.host.logger.info === undefined && finishedQuietly(this.host, ws)) {
+    return DONE;
+  }
+  return finish(this, route, ws, start, undefined, RETURNED);
 }
 
 function handlerThrew(
   this: SessionContext,
   route: WebSocketRoute,
   ws: WebSocket,
+  start: number,
   error: unknown,
 ): Promise<void> {
-  return finish(this, route, ws, undefined, threw(error));
+  return finish(this, route, ws, start, undefined, threw(error));
 }
 
 async function serveWithDependencies(
   context: SessionContext,
   route: WebSocketRoute,
   ws: WebSocket,
+  start: number,
 ): Promise<void> {
   const solver = new Solver(ws, context.host.dependencyOverrides);
   let outcome = RETURNED;
@@ -130,7 +139,7 @@ async function serveWithDependencies(
   } catch (error) {
     outcome = threw(error);
   }
-  return finish(context, route, ws, solver, outcome);
+  return finish(context, route, ws, start, solver, outcome);
 }
 
 // The usual end of a handler without dependencies that returned, finished
@@ -151,14 +160,21 @@ async function finish(
   context: SessionContext,
   route: WebSocketRoute,
   ws: WebSocket,
+  start: number,
   solver: Solver | undefined,
   outcome: Outcome,
 ): Promise<void> {
   const host = context.host;
   try {
     // A handler that ends while its accept() is still opening the socket
-    // forgot to await it: whatever it did next cannot have worked.
-    if (ws[OPENING]()) outcome = threw(unawaitedAccept(route, outcome));
+    // forgot to await it: whatever it did next cannot have worked. The
+    // socket is let open first, so that the client is told with a close
+    // frame (1011), not a dropped connection.
+    const opening = ws[OPENING]();
+    if (opening !== null) {
+      outcome = threw(unawaitedAccept(route, outcome));
+      await opening;
+    }
     // Dependency cleanup first, then what the error means for the client
     // (FastAPI's order): the cleanup sees the error at its yield. A
     // disconnect escaping the handler is a normal end, not an error.
@@ -186,9 +202,30 @@ async function finish(
       await ws.close(closing?.code ?? 1000, closing?.reason ?? "");
     }
     if (!ws[SETTLED]()) await ws.closed;
+    if (host.logger.info !== undefined) await logEnd(host, route, ws, start);
   } finally {
     host.running.delete(ws);
   }
+}
+
+// The session's one line, for a logger that has `info`: only sessions the
+// handler accepted (a refusal has its own line, from the App).
+async function logEnd(
+  host: SessionHost,
+  route: WebSocketRoute,
+  ws: WebSocket,
+  start: number,
+): Promise<void> {
+  if (!ws[ACCEPTED]()) return;
+  const { code, reason } = await ws.closed;
+  const path = ws.url.pathname;
+  host.logger.info!(
+    `WebSocket session ended: "${route.path}"${
+      path === route.path ? "" : ` ("${path}")`
+    } code ${code}${reason === "" ? "" : ` "${reason}"`} after ${
+      Math.round(performance.now() - start)
+    } ms`,
+  );
 }
 
 function unawaitedAccept(route: WebSocketRoute, outcome: Outcome): Error {

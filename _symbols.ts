@@ -17,8 +17,10 @@ export const END: unique symbol = Symbol("wsapi.end");
 export const SEND_NOW: unique symbol = Symbol("wsapi.sendNow");
 /** Whether the connection is over on both sides (`closed` has settled). */
 export const SETTLED: unique symbol = Symbol("wsapi.settled");
-/** Whether accept() has upgraded and the socket is still opening. */
+/** While accept() has upgraded and the socket is opening: when it opens. */
 export const OPENING: unique symbol = Symbol("wsapi.opening");
+/** Whether accept() has upgraded the connection. */
+export const ACCEPTED: unique symbol = Symbol("wsapi.accepted");
 /** Makes `accept()` without a subprotocol choose an offered one. */
 export const PREFER_SUBPROTOCOL: unique symbol = Symbol(
   "wsapi.preferSubprotocol",

@@ -13,6 +13,7 @@ import {
   WebSocketRoute,
 } from "./routing.ts";
 import { HTTPConnection } from "./connection.ts";
+import { WebSocketState } from "./messages.ts";
 import type { UpgradeFunction } from "./upgrade.ts";
 import { WebSocket } from "./websocket.ts";
 import type { DispatchContext } from "./_dispatch.ts";
@@ -56,12 +57,42 @@ import {
  * await new TestClient(app).websocketConnect("/ws").catch(() => {});
  * assert.match(String(lines[0][0]), /without calling accept/);
  * ```
+ *
+ * @example One line per handshake refused and session ended
+ * ```ts
+ * import { App, type Logger } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const logger: Logger = { ...console, info: (line) => lines.push(String(line)) };
+ * const app = new App({ logger });
+ * app.websocket("/ws", async (ws) => {
+ *   await ws.accept();
+ *   for await (const text of ws.iterText()) await ws.sendText(text);
+ * });
+ * const client = new TestClient(app);
+ * await client.websocketConnect("/nowhere").catch(() => {});
+ * const session = await client.websocketConnect("/ws");
+ * await session.close(4000, "done");
+ * assert.match(lines[0], /refused: no route matches "\/nowhere": 403/);
+ * assert.match(lines[1], /session ended: "\/ws" code 4000 "done"/);
+ * ```
  */
 export interface Logger {
   /** Unhandled errors. */
   error(...data: unknown[]): void;
   /** Refusals and misuse the app recovered from. */
   warn(...data: unknown[]): void;
+  /**
+   * One line per refused WebSocket handshake (the route, or "no route",
+   * the status and the reason) and per ended session (the route, the close
+   * code and reason, the duration). The default logger has none: pass
+   * `logger: console` (or your own `info`) to see them.
+   *
+   * @default {undefined}
+   */
+  info?(...data: unknown[]): void;
 }
 
 /**
@@ -87,7 +118,11 @@ export interface AppOptions {
   sendHighWaterMark?: number;
   /** The upgrade function. @default {Deno.upgradeWebSocket} */
   upgrade?: UpgradeFunction;
-  /** Where errors and warnings go. @default {console} */
+  /**
+   * Where errors and warnings go (and, if it has `info`, one line per
+   * refused handshake and ended session).
+   * @default {console's error and warn}
+   */
   logger?: Logger;
   /**
    * Which `Origin`s may open a WebSocket: `"*"` (any: unsafe when cookies
@@ -164,6 +199,20 @@ const NO_ARGS: Record<string, unknown> = Object.freeze({}) as Record<
   unknown
 >;
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
+const { CONNECTING, CONNECTED } = WebSocketState;
+
+const DEFAULT_LOGGER: Logger = {
+  error: (...data) => console.error(...data),
+  warn: (...data) => console.warn(...data),
+};
+
+// How the log names a route and the path it matched.
+function routeOf(route: WebSocketRoute, url: URL): string {
+  return route.path === url.pathname
+    ? `"${route.path}"`
+    : `"${route.path}" ("${url.pathname}")`;
+}
+
 function detail(status: number, text: string, headers?: HeadersInit): Response {
   return new HTTPException(status, text, headers).toResponse();
 }
@@ -324,7 +373,9 @@ export class App extends Router {
     this.#sendHighWaterMark = options.sendHighWaterMark ??
       SEND_HIGH_WATER_MARK;
     this.#upgrade = options.upgrade ?? denoUpgrade();
-    this.#logger = options.logger ?? console;
+    // By default no `info`: a line per connection is for who asks for it.
+    // (Through console at call time, so a test may stub it.)
+    this.#logger = options.logger ?? DEFAULT_LOGGER;
     this.#allowedOrigins = normaliseOrigins(
       options.allowedOrigins,
       "create App",
@@ -553,8 +604,12 @@ export class App extends Router {
     // into the runtime.
     headers.has("sec-websocket-key");
     const invalid = invalidHandshake(headers);
-    if (invalid !== null) return Promise.resolve(invalid);
+    if (invalid !== null) {
+      this.#refused(`"${url.pathname}"`, invalid.status, "invalid handshake");
+      return Promise.resolve(invalid);
+    }
     if (this.#host.shutdown !== null) {
+      this.#refused(`"${url.pathname}"`, 503, "shutting down");
       return Promise.resolve(
         detail(503, "Service Unavailable: shutting down", {
           "retry-after": "5",
@@ -567,7 +622,9 @@ export class App extends Router {
     }
     if (found === null) {
       // Starlette closes before accept with 1000: HTTP 403 on the wire.
-      context.onRefuse?.(1000, "");
+      const why = `no route matches "${url.pathname}"`;
+      this.#refused(why, 403, "close 1000");
+      context.onRefuse?.(1000, "", why);
       return Promise.resolve(new Response(null, { status: 403 }));
     }
     const route = found.route as WebSocketRoute;
@@ -578,6 +635,7 @@ export class App extends Router {
       headers,
     );
     if (refusal !== null) {
+      this.#refused(routeOf(route, url), 403, `Origin is ${refusal}`);
       this.#logger.warn(
         `Refused WebSocket upgrade to "${url.pathname}": Origin "${
           headers.get("origin")
@@ -600,9 +658,22 @@ export class App extends Router {
       maxQueuedMessages: options.maxQueuedMessages ?? this.#maxQueuedMessages,
       idleTimeout: options.idleTimeout ?? this.#idleTimeout,
       sendHighWaterMark: this.#sendHighWaterMark,
-      respond(handshake) {
-        if (handshake.close !== undefined) {
-          context.onRefuse?.(handshake.close.code, handshake.close.reason);
+      respond: (handshake) => {
+        const close = handshake.close;
+        if (close !== undefined) context.onRefuse?.(close.code, close.reason);
+        // Accepted: the state moved before the upgrade response came here.
+        if (ws.applicationState !== CONNECTED) {
+          this.#refused(
+            routeOf(route, url),
+            handshake.response.status,
+            close !== undefined
+              ? `close ${close.code}${
+                close.reason === "" ? "" : ` "${close.reason}"`
+              }`
+              : ws.applicationState === CONNECTING
+              ? "the client left before the handshake was answered"
+              : "denial response",
+          );
         }
         resolve(handshake.response);
       },
@@ -612,6 +683,13 @@ export class App extends Router {
     this.#running.set(ws, done);
     context.onConnection?.(done);
     return promise;
+  }
+
+  // One line per refused handshake, for a logger that has `info`.
+  #refused(where: string, status: number, reason: string): void {
+    this.#logger.info?.(
+      `WebSocket handshake refused: ${where}: ${status} (${reason})`,
+    );
   }
 
   // Where the errors of a request in `context` go.

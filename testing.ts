@@ -488,7 +488,7 @@ export class TestClient {
       upgraded = response;
       return { socket: serverSocket, response };
     };
-    let refusal: { code: number; reason: string } | undefined;
+    let refusal: { code: number; reason: string; why?: string } | undefined;
     const server: ServerSide = {
       error: undefined,
       hasError: false,
@@ -498,8 +498,8 @@ export class TestClient {
     const context: DispatchContext = {
       upgrade,
       client: this.#client,
-      onRefuse(code, reason) {
-        refusal = { code, reason };
+      onRefuse(code, reason, why) {
+        refusal = { code, reason, why };
       },
       onConnection(done) {
         server.done = done.catch((error) => {
@@ -531,7 +531,13 @@ export class TestClient {
     await server.done;
     takeError(server);
     if (refusal !== undefined) {
-      throw new WebSocketDisconnect(refusal.code, refusal.reason);
+      const error = new WebSocketDisconnect(refusal.code, refusal.reason);
+      // The app's own refusal says why (a handler's says it in its reason).
+      if (refusal.why !== undefined) {
+        error.message =
+          `Cannot open WebSocket: ${refusal.why}: the handshake was refused with close code ${refusal.code} (HTTP 403)`;
+      }
+      throw error;
     }
     throw new WebSocketDenialResponse(response);
   }

@@ -43,6 +43,7 @@ import { encoder, strictDecoder } from "./_utf8.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import { validate } from "./_validate.ts";
 import {
+  ACCEPTED,
   DATA,
   DEFER_URL,
   END,
@@ -212,7 +213,8 @@ export class WebSocket extends HTTPConnection {
   #applicationState: WebSocketState = CONNECTING;
   #init: WebSocketInit | null;
   #driver: SocketDriver;
-  #subprotocol: string | undefined;
+  // null once accepted without a subprotocol: undefined means not accepted.
+  #subprotocol: string | null | undefined;
   #preferredSubprotocol: string | undefined;
 
   /**
@@ -331,13 +333,33 @@ export class WebSocket extends HTTPConnection {
   }
 
   /**
-   * Whether `accept()` has upgraded and the socket is still opening.
+   * While `accept()` has upgraded and the socket is still opening: a promise
+   * that resolves once it opened or the connection is over; else null.
    *
    * @ignore
    */
-  [OPENING](): boolean {
-    return this.#applicationState === CONNECTED &&
-      this.#driver.socket?.readyState === 0;
+  [OPENING](): Promise<unknown> | null {
+    const socket = this.#driver.socket;
+    if (this.#applicationState !== CONNECTED || socket?.readyState !== 0) {
+      return null;
+    }
+    const { promise, resolve } = Promise.withResolvers<void>();
+    socket.addEventListener("open", {
+      handleEvent() {
+        socket.removeEventListener("open", this);
+        resolve();
+      },
+    });
+    return Promise.race([promise, this.#driver.closed]);
+  }
+
+  /**
+   * Whether `accept()` has upgraded the connection (whatever came after).
+   *
+   * @ignore
+   */
+  [ACCEPTED](): boolean {
+    return this.#subprotocol !== undefined;
   }
 
   /** @ignore */
@@ -367,7 +389,7 @@ export class WebSocket extends HTTPConnection {
 
   /** The subprotocol chosen in `accept()`, if any. */
   get subprotocol(): string | undefined {
-    return this.#subprotocol;
+    return this.#subprotocol ?? undefined;
   }
 
   /**
@@ -724,7 +746,7 @@ export class WebSocket extends HTTPConnection {
       idleTimeout,
     });
     this.#applicationState = CONNECTED;
-    this.#subprotocol = subprotocol;
+    this.#subprotocol = subprotocol ?? null;
     // Listeners go on in this same turn, before anything can await.
     const opened = driver.attach(socket);
     if (extra !== undefined) {
