@@ -145,6 +145,11 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
   allowedOrigins?: OriginPolicy;
 }
 
+// A route's compiled path and the path it was created from, kept off its
+// documented fields (the route tables cache the first beside each route).
+const COMPILED: unique symbol = Symbol("wsapi.compiled");
+const SOURCE: unique symbol = Symbol("wsapi.source");
+
 /**
  * A registered WebSocket route.
  *
@@ -172,6 +177,18 @@ export class WebSocketRoute<P extends Params = Params> {
   readonly options: WebSocketRouteOptions<P>;
   /** Dependencies run before the handler: app, include, router, then route level. */
   readonly dependencies: readonly Dependency[];
+  /**
+   * The compiled path, for matching and reversing.
+   *
+   * @ignore
+   */
+  readonly [COMPILED]: CompiledPath;
+  /**
+   * The path the route was created from, to re-compile it under a prefix.
+   *
+   * @ignore
+   */
+  readonly [SOURCE]: RoutePath;
 
   /**
    * Creates a route.
@@ -188,8 +205,8 @@ export class WebSocketRoute<P extends Params = Params> {
   ) {
     assertHandler(handler, path);
     const compiled = compilePath(path);
-    COMPILED.set(this, compiled);
-    SOURCES.set(this, path);
+    this[COMPILED] = compiled;
+    this[SOURCE] = path;
     this.path = compiled.template;
     this.name = options.name ?? (handler.name || undefined);
     this.handler = handler;
@@ -232,6 +249,18 @@ export class HttpRoute<P extends Params = Params> {
   readonly options: HttpRouteOptions<P>;
   /** Dependencies run before the handler: app, include, router, then route level. */
   readonly dependencies: readonly Dependency[];
+  /**
+   * The compiled path, for matching and reversing.
+   *
+   * @ignore
+   */
+  readonly [COMPILED]: CompiledPath;
+  /**
+   * The path the route was created from, to re-compile it under a prefix.
+   *
+   * @ignore
+   */
+  readonly [SOURCE]: RoutePath;
 
   /**
    * Creates a route.
@@ -250,8 +279,8 @@ export class HttpRoute<P extends Params = Params> {
   ) {
     assertHandler(handler, path);
     const compiled = compilePath(path);
-    COMPILED.set(this, compiled);
-    SOURCES.set(this, path);
+    this[COMPILED] = compiled;
+    this[SOURCE] = path;
     this.path = compiled.template;
     this.methods = new Set(methods.map((method) => {
       if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) {
@@ -320,12 +349,6 @@ function checkRoute(
   );
   return dependencies;
 }
-
-// Each route's compiled path, kept off the public classes. Matching does not
-// look here: the route tables cache it beside each route.
-const COMPILED = new WeakMap<object, CompiledPath>();
-// The path each route was created from, to re-compile it under a prefix.
-const SOURCES = new WeakMap<object, RoutePath>();
 
 function compilePath(path: RoutePath): CompiledPath {
   return path instanceof URLPattern
@@ -611,56 +634,62 @@ function resolution(
   return isRoute(target) ? { route: target, params } : { mount: target };
 }
 
-// Everything a router serves, flattened in registration order.
+// Everything a router serves, flattened in registration order (by
+// Router.#flatten). Copies of included routes are kept from one build to the
+// next, so that a route keeps its identity while nothing about it changes.
 class RouterIndex {
   readonly routes: Route[] = [];
   readonly websockets = new RouteTable();
   readonly http = new RouteTable();
   readonly names = new Map<string, Route>();
-  readonly generation: number;
+  readonly copies: Copies = new Map();
   #count = 0;
+  #previous: Copies;
 
-  constructor(router: Router, generation: number) {
-    this.generation = generation;
-    this.#flatten(router, "", []);
+  constructor(previous: RouterIndex | null) {
+    this.#previous = previous?.copies ?? new Map();
   }
 
-  // `outer`: the dependencies of everything above `router` (app, includes).
-  #flatten(router: Router, prefix: string, outer: readonly Dependency[]): void {
-    const chain = [...outer, ...DEPENDENCIES.get(router)!];
-    for (const entry of entriesOf(router)) {
-      if (entry.kind === "include") {
-        this.#flatten(entry.router, prefix + entry.prefix, [
-          ...chain,
-          ...entry.dependencies,
-        ]);
-        continue;
-      }
-      const index = this.#count++;
-      if (entry.kind === "mount") {
-        const mount = prefix === "" ? entry.mount : {
-          prefix: prefix + entry.mount.prefix,
-          handler: entry.mount.handler,
-        };
-        const matcher = mountMatcher(mount.prefix);
-        this.websockets.add(mount, matcher, index);
-        this.http.add(mount, matcher, index);
-        continue;
-      }
-      const route = prefix === "" && chain.length === 0
-        ? entry.route
-        : withPrefix(entry.route, prefix, chain);
-      const matcher = COMPILED.get(route)!;
-      this.routes.push(route);
-      if (route instanceof WebSocketRoute) {
-        this.websockets.add(route, matcher, index);
-      } else this.http.add(route, matcher, index);
-      if (route.name !== undefined && !this.names.has(route.name)) {
-        this.names.set(route.name, route);
-      }
+  addMount(mount: Mount): void {
+    const index = this.#count++;
+    const matcher = mountMatcher(mount.prefix);
+    this.websockets.add(mount, matcher, index);
+    this.http.add(mount, matcher, index);
+  }
+
+  addRoute(route: Route): void {
+    const index = this.#count++;
+    const matcher = route[COMPILED];
+    this.routes.push(route);
+    if (route instanceof WebSocketRoute) {
+      this.websockets.add(route, matcher, index);
+    } else this.http.add(route, matcher, index);
+    if (route.name !== undefined && !this.names.has(route.name)) {
+      this.names.set(route.name, route);
     }
   }
+
+  // `route` under `prefix` with `chain` run first: the copy the previous
+  // build made for the same, else a new one.
+  copyOf(route: Route, prefix: string, chain: readonly Dependency[]): Route {
+    const reuse = this.#previous.get(route)?.find((copy) =>
+      copy.prefix === prefix && copy.chain.length === chain.length &&
+      copy.chain.every((dependency, i) => dependency === chain[i])
+    );
+    const copy = reuse ??
+      { prefix, chain, route: withPrefix(route, prefix, chain) };
+    const list = this.copies.get(route);
+    if (list === undefined) this.copies.set(route, [copy]);
+    else list.push(copy);
+    return copy.route;
+  }
 }
+
+// Per original route, the copies an index made of it under includes.
+type Copies = Map<
+  Route,
+  { prefix: string; chain: readonly Dependency[]; route: Route }[]
+>;
 
 // A copy of `route` under `prefix`, with `dependencies` run before its own:
 // templates are re-compiled with the prefix in front; a raw URLPattern gets
@@ -670,7 +699,7 @@ function withPrefix(
   prefix: string,
   dependencies: readonly Dependency[] = [],
 ): Route {
-  const source = SOURCES.get(route)!;
+  const source = route[SOURCE];
   const path: RoutePath = source instanceof URLPattern
     ? new URLPattern({
       pathname: escapePattern(prefix) + source.pathname,
@@ -683,16 +712,6 @@ function withPrefix(
   return route instanceof WebSocketRoute
     ? new WebSocketRoute(path, options, route.handler)
     : new HttpRoute([...route.methods], path, options, route.handler);
-}
-
-// Any registration anywhere invalidates every router's index: routers can be
-// included into each other, and routes added after inclusion still count.
-let generation = 0;
-const ENTRIES = new WeakMap<Router, Entry[]>();
-const DEPENDENCIES = new WeakMap<Router, readonly Dependency[]>();
-
-function entriesOf(router: Router): readonly Entry[] {
-  return ENTRIES.get(router)!;
 }
 
 function assertPrefix(prefix: unknown, what: string): string {
@@ -713,16 +732,6 @@ function assertPrefix(prefix: unknown, what: string): string {
     );
   }
   return prefix;
-}
-
-function includes(router: Router, target: Router): boolean {
-  for (const entry of entriesOf(router)) {
-    if (
-      entry.kind === "include" &&
-      (entry.router === target || includes(entry.router, target))
-    ) return true;
-  }
-  return false;
 }
 
 /**
@@ -753,7 +762,11 @@ function includes(router: Router, target: Router): boolean {
 export class Router {
   #entries: Entry[] = [];
   #prefix: string;
+  #dependencies: readonly Dependency[];
+  // Built on first use after a change of this router or of one it includes.
   #index: RouterIndex | null = null;
+  // The routers that include this one, whose index a change here outdates.
+  #includedBy: Router[] = [];
 
   /**
    * Creates a router.
@@ -765,15 +778,75 @@ export class Router {
     this.#prefix = assertPrefix(options.prefix ?? "", "create Router");
     const dependencies = options.dependencies ?? [];
     checkDeclarations(undefined, dependencies, null, "create Router");
-    ENTRIES.set(this, this.#entries);
-    DEPENDENCIES.set(this, dependencies);
+    this.#dependencies = dependencies;
   }
 
   #current(): RouterIndex {
-    if (this.#index === null || this.#index.generation !== generation) {
-      this.#index = new RouterIndex(this, generation);
+    let index = this.#index;
+    if (index === null) {
+      index = new RouterIndex(this.#previous);
+      this.#flatten(index, "", []);
+      this.#index = index;
+      this.#previous = null;
     }
-    return this.#index;
+    return index;
+  }
+
+  // The last index built, whose copies of included routes a rebuild keeps.
+  #previous: RouterIndex | null = null;
+
+  // This router changed: its index, and that of every router including it,
+  // is rebuilt on next use.
+  #changed(): void {
+    if (this.#index !== null) {
+      this.#previous = this.#index;
+      this.#index = null;
+    }
+    for (const parent of this.#includedBy) parent.#changed();
+  }
+
+  // Adds what this router serves to `index`, under `prefix`; `outer` are
+  // the dependencies of everything above it (app, includes).
+  #flatten(
+    index: RouterIndex,
+    prefix: string,
+    outer: readonly Dependency[],
+  ): void {
+    const chain = outer.length === 0
+      ? this.#dependencies
+      : [...outer, ...this.#dependencies];
+    for (const entry of this.#entries) {
+      if (entry.kind === "include") {
+        entry.router.#flatten(index, prefix + entry.prefix, [
+          ...chain,
+          ...entry.dependencies,
+        ]);
+      } else if (entry.kind === "mount") {
+        index.addMount(
+          prefix === "" ? entry.mount : {
+            prefix: prefix + entry.mount.prefix,
+            handler: entry.mount.handler,
+          },
+        );
+      } else {
+        index.addRoute(
+          prefix === "" && chain.length === 0
+            ? entry.route
+            : index.copyOf(entry.route, prefix, chain),
+        );
+      }
+    }
+  }
+
+  // Whether this router includes `target`, directly or not.
+  #includes(target: Router): boolean {
+    for (const entry of this.#entries) {
+      if (
+        entry.kind === "include" &&
+        (entry.router === target || entry.router.#includes(target))
+      ) return true;
+    }
+    return false;
   }
 
   /** Every route served, with prefixes applied, in registration order. */
@@ -797,7 +870,7 @@ export class Router {
       kind: "route",
       route: this.#prefix === "" ? route : withPrefix(route, this.#prefix),
     });
-    generation++;
+    this.#changed();
     return this;
   }
 
@@ -816,7 +889,7 @@ export class Router {
       throw new TypeError("Cannot include: expected a Router");
     }
     const prefix = assertPrefix(options.prefix ?? "", "include router");
-    if (router === this || includes(router, this)) {
+    if (router === this || router.#includes(this)) {
       throw new TypeError(
         "Cannot include router: it includes this router already, which would make a cycle",
       );
@@ -829,7 +902,8 @@ export class Router {
       prefix: this.#prefix + prefix,
       dependencies,
     });
-    generation++;
+    router.#includedBy.push(this);
+    this.#changed();
     return this;
   }
 
@@ -873,7 +947,7 @@ export class Router {
       kind: "mount",
       mount: { prefix: this.#prefix + prefix, handler },
     });
-    generation++;
+    this.#changed();
     return this;
   }
 
@@ -1196,7 +1270,7 @@ export class Router {
   allowedMethods(pathname: string): string[] {
     const methods = new Set<string>();
     for (const route of this.#current().routes) {
-      if (route instanceof HttpRoute && COMPILED.get(route)!.match(pathname)) {
+      if (route instanceof HttpRoute && route[COMPILED].match(pathname)) {
         for (const method of route.methods) methods.add(method);
       }
     }
@@ -1227,7 +1301,7 @@ export class Router {
     const route = this.routeNamed(name);
     const given = Object.keys(params);
     if (route === undefined) throw new NoMatchFound(name, given);
-    const compiled = COMPILED.get(route)!;
+    const compiled = route[COMPILED];
     const expected = compiled.params;
     if (
       given.length !== expected.length ||
