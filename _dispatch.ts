@@ -21,9 +21,3 @@ export interface DispatchContext {
   /** Given the promise of a WebSocket handler's whole run. */
   onConnection?: (done: Promise<void>) => void;
 }
-
-/** Serves one request. */
-export type Dispatcher = (
-  request: Request,
-  context: DispatchContext,
-) => Promise<Response>;

@@ -10,9 +10,9 @@ import {
 } from "./errors.ts";
 import type { HTTPConnection } from "./connection.ts";
 import { WebSocketState } from "./messages.ts";
-import type { WebSocketRoute } from "./routing.ts";
+import type { WebSocketRoute } from "./route.ts";
 import type { WebSocket } from "./websocket.ts";
-import { type Overrides, Solver } from "./_resolve.ts";
+import { type Overrides, Solver } from "./_dependencies.ts";
 import { ACCEPTED, OPENING, SETTLED } from "./_symbols.ts";
 
 const { CONNECTING, CONNECTED, DISCONNECTED } = WebSocketState;

@@ -4,7 +4,11 @@
 // throws InvalidStateError, a close is echoed by the peer.
 import { utf8Length } from "./_utf8.ts";
 import type { WebSocketLike } from "./_socket_driver.ts";
-import { LINK, OPEN_SOCKET, TERMINATE } from "./_symbols.ts";
+
+// The steps the helpers at the end of this file take on private state.
+const LINK: unique symbol = Symbol("wsapi.link");
+const OPEN_SOCKET: unique symbol = Symbol("wsapi.openSocket");
+const TERMINATE: unique symbol = Symbol("wsapi.terminate");
 
 const CONNECTING = 0;
 const OPEN = 1;

@@ -32,14 +32,17 @@ export const TAKE: unique symbol = Symbol("wsapi.take");
 /** An item's data, the disconnect and the message type checked. */
 export const DATA: unique symbol = Symbol("wsapi.data");
 
+// Param and Dependency (params.ts), for the declaration checks of
+// _declarations.ts, which params.ts itself imports.
+/** Marks a declaration: `Query()`, `Path()`, …, `Depends()`, `Security()`. */
+export const DECLARATION: unique symbol = Symbol("wsapi.declaration");
+
+// WebSocketRoute and HttpRoute (route.ts), for the router.
+/** A route's compiled path, for matching and reversing. */
+export const COMPILED: unique symbol = Symbol("wsapi.compiled");
+/** The path a route was created from, to re-compile it under a prefix. */
+export const SOURCE: unique symbol = Symbol("wsapi.source");
+
 // App (app.ts), for the test client.
 /** Serves one request in a given context (see _dispatch.ts). */
 export const DISPATCH: unique symbol = Symbol("wsapi.dispatch");
-
-// PairedSocket (_socket_pair.ts), for the test client.
-/** Links two ends. */
-export const LINK: unique symbol = Symbol("wsapi.link");
-/** Opens an end, firing `open`. */
-export const OPEN_SOCKET: unique symbol = Symbol("wsapi.openSocket");
-/** Drops both ends without a closing handshake. */
-export const TERMINATE: unique symbol = Symbol("wsapi.terminate");

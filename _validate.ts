@@ -1,7 +1,7 @@
 // Standard Schema results as validation issues, FastAPI's way: one issue per
 // schema issue, located under `loc` and then the issue's own path (array
 // indices stay numbers, as in FastAPI's `loc`). Shared by message bodies
-// (WebSocket.receiveJson) and handshake parameters (_resolve.ts).
+// (WebSocket.receiveJson) and handshake parameters (_dependencies.ts).
 import {
   type ValidationIssue,
   WebSocketRequestValidationError,

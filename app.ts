@@ -5,13 +5,8 @@
  * @module
  */
 import { HTTPException, RequestValidationError } from "./errors.ts";
-import {
-  type FetchHandler,
-  type HttpRoute,
-  type OriginPolicy,
-  Router,
-  WebSocketRoute,
-} from "./routing.ts";
+import { type HttpRoute, type OriginPolicy, WebSocketRoute } from "./route.ts";
+import { type FetchHandler, Router } from "./routing.ts";
 import { HTTPConnection } from "./connection.ts";
 import { WebSocketState } from "./messages.ts";
 import type { UpgradeFunction } from "./upgrade.ts";
@@ -24,6 +19,7 @@ import {
   normaliseOrigins,
   originRefusal,
 } from "./_handshake.ts";
+import { clientOf, denoUpgrade } from "./_deno.ts";
 import { requestHeaders } from "./_headers.ts";
 import {
   IDLE_TIMEOUT,
@@ -32,7 +28,7 @@ import {
   SEND_HIGH_WATER_MARK,
 } from "./_limits.ts";
 import type { Dependency } from "./params.ts";
-import { Solver } from "./_resolve.ts";
+import { Solver } from "./_dependencies.ts";
 import {
   cleanup,
   report,
@@ -225,24 +221,6 @@ function positiveInteger(name: string, value: number | undefined): void {
       `Cannot create App: ${name} must be a positive integer, got ${value}`,
     );
   }
-}
-
-function denoUpgrade(): UpgradeFunction {
-  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
-  if (deno?.upgradeWebSocket !== undefined) return deno.upgradeWebSocket;
-  return () => {
-    throw new Error(
-      "Cannot upgrade: Deno.upgradeWebSocket is not available: pass the runtime's upgrade function as the App's `upgrade` option",
-    );
-  };
-}
-
-function clientOf(
-  info: Deno.ServeHandlerInfo | undefined,
-): { hostname: string; port: number } | null {
-  const addr = info?.remoteAddr;
-  if (addr === undefined || !("hostname" in addr)) return null;
-  return { hostname: addr.hostname, port: addr.port };
 }
 
 function toResponse(result: unknown): Response {

@@ -30,6 +30,8 @@ export * from "./connection.ts";
 export * from "./errors.ts";
 export * from "./messages.ts";
 export * from "./params.ts";
+export * from "./route.ts";
 export * from "./routing.ts";
+export * from "./security.ts";
 export * from "./upgrade.ts";
 export * from "./websocket.ts";

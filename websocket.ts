@@ -4,6 +4,11 @@
  *
  * @module
  */
+// About 620 lines of code, over the ~600 the house aims at, for one concept:
+// the state machine and the typed helpers that take its steps without
+// message objects (which the hot path cannot afford). What could leave has:
+// the typed waiters (_receive.ts), the queue and back-pressure
+// (_socket_driver.ts), the handshake checks (_handshake.ts).
 import { WebSocketDisconnect } from "./errors.ts";
 import { HTTPConnection, type HTTPConnectionInit } from "./connection.ts";
 import {
@@ -175,11 +180,13 @@ const toWatch: WebSocket[] = [];
 /**
  * One WebSocket connection, from the handshake to the close.
  *
- * It has two states: `clientState` moves only in `receive()` (CONNECTING →
- * CONNECTED on the connect message, → DISCONNECTED on the disconnect
- * message), `applicationState` only in `send()` (CONNECTING → CONNECTED on
- * accept, → DISCONNECTED on close, → RESPONSE → DISCONNECTED on a denial
- * response). The typed helpers are thin wrappers over the two.
+ * It has two states: `clientState` moves only as messages are received
+ * (CONNECTING → CONNECTED on the connect message, → DISCONNECTED on the
+ * disconnect message), `applicationState` only as messages are sent
+ * (CONNECTING → CONNECTED on accept, → DISCONNECTED on close or once a send
+ * finds the client gone, → RESPONSE → DISCONNECTED on a denial response).
+ * `receive()` and `send()` are the state machine; the typed helpers take the
+ * same steps without building message objects.
  *
  * - Closing (or returning) before `accept()` refuses the handshake with 403.
  * - Incoming messages queue until read: more than `maxQueuedMessages` unread
@@ -209,6 +216,10 @@ const toWatch: WebSocket[] = [];
 export class WebSocket extends HTTPConnection {
   /** The subprotocols the client offered, in its order (a frozen list). */
   readonly subprotocols: string[];
+  // clientState changes only in #clientMoves(); applicationState in the
+  // send steps: #accept (→ CONNECTED), #close (→ DISCONNECTED),
+  // sendDenialResponse (→ RESPONSE → DISCONNECTED) and #lost (the client
+  // gone, → DISCONNECTED).
   #clientState: WebSocketState = CONNECTING;
   #applicationState: WebSocketState = CONNECTING;
   #init: WebSocketInit | null;
@@ -432,21 +443,34 @@ export class WebSocket extends HTTPConnection {
     return { type: "websocket.receive", bytes: item };
   }
 
-  // The receive state machine, in one place. Returns null for the connect
-  // message, else the queued item without wrapping it in a message object.
-  #next(action: string): null | Inbound | Promise<Inbound> {
+  // The client side of the state machine: the only place clientState
+  // changes. Before a receive (no item): throws once the disconnect was
+  // received, and moves past the connect message (CONNECTING → CONNECTED),
+  // returning true if this receive is it. With an item taken from the
+  // queue: a disconnect ends the client side (→ DISCONNECTED).
+  #clientMoves(action: string, item?: Inbound): boolean {
+    if (item !== undefined) {
+      if (item instanceof Disconnect) this.#clientState = DISCONNECTED;
+      return false;
+    }
     switch (this.#clientState) {
       case CONNECTING:
         this.#clientState = CONNECTED;
-        return null;
-      case CONNECTED: {
-        const item = this.#driver.next();
-        // A promise is settled by the awaiting caller, through #seen().
-        return item instanceof Promise ? item : this.#seen(item);
-      }
+        return true;
+      case CONNECTED:
+        return false;
       default:
         throw receivedDisconnect(action);
     }
+  }
+
+  // receive()'s step: null for the connect message, else the queued item
+  // without wrapping it in a message object.
+  #next(action: string): null | Inbound | Promise<Inbound> {
+    if (this.#clientMoves(action)) return null;
+    const item = this.#driver.next();
+    // A promise is settled by the awaiting caller, through #seen().
+    return item instanceof Promise ? item : this.#seen(item);
   }
 
   // The iterators' receive, without a promise: the next item now, or
@@ -455,14 +479,13 @@ export class WebSocket extends HTTPConnection {
     if (this.#applicationState !== CONNECTED) {
       throw notAccepted(action, this.#applicationState);
     }
-    if (this.#clientState === DISCONNECTED) throw receivedDisconnect(action);
-    // The connect message, if accept() came through send().
-    this.#clientState = CONNECTED;
+    // (Past the connect message, if accept() came through send().)
+    this.#clientMoves(action);
     return this.#driver.take(receiver);
   }
 
   #seen(item: Inbound): Inbound {
-    if (item instanceof Disconnect) this.#clientState = DISCONNECTED;
+    this.#clientMoves("receive", item);
     return item;
   }
 
@@ -651,7 +674,7 @@ export class WebSocket extends HTTPConnection {
   accept(options: WebSocketAcceptOptions = {}): Promise<void> {
     // What receive() and send() would do, without their message objects.
     try {
-      if (this.#clientState === CONNECTING) this.#clientState = CONNECTED;
+      if (this.#clientState === CONNECTING) this.#clientMoves("accept");
       return this.#accept({
         type: "websocket.accept",
         subprotocol: options.subprotocol ?? this.#preferredSubprotocol,
@@ -728,8 +751,7 @@ export class WebSocket extends HTTPConnection {
     const ended = driver.ended;
     if (ended !== null) {
       // The client gave up while the handler was still deciding.
-      this.#applicationState = DISCONNECTED;
-      throw new WebSocketDisconnect(ended.code, ended.reason);
+      throw this.#lost(ended.code, ended.reason);
     }
     const init = this.#init!;
     // From here the handshake is being answered: Deno aborts the request's
@@ -814,15 +836,13 @@ export class WebSocket extends HTTPConnection {
   ): Promise<void> {
     const ended = driver.ended;
     if (ended !== null) {
-      this.#applicationState = DISCONNECTED;
-      return Promise.reject(new WebSocketDisconnect(ended.code, ended.reason));
+      return Promise.reject(this.#lost(ended.code, ended.reason));
     }
     try {
       driver.socket!.send(data);
     } catch {
       // The socket closed under us (Deno throws InvalidStateError).
-      this.#applicationState = DISCONNECTED;
-      return Promise.reject(new WebSocketDisconnect(1006, ""));
+      return Promise.reject(this.#lost(1006, ""));
     }
     return SENT;
   }
@@ -831,11 +851,17 @@ export class WebSocket extends HTTPConnection {
     try {
       await driver.drain();
     } catch (error) {
-      if (error instanceof WebSocketDisconnect) {
-        this.#applicationState = DISCONNECTED;
-      }
-      throw error;
+      throw error instanceof WebSocketDisconnect
+        ? this.#lost(error.code, error.reason)
+        : error;
     }
+  }
+
+  // A send found the client gone: the application side is over too (as
+  // Starlette's send() on a closed transport). Returns what to throw.
+  #lost(code: number, reason: string): WebSocketDisconnect {
+    this.#applicationState = DISCONNECTED;
+    return new WebSocketDisconnect(code, reason);
   }
 
   /**

@@ -14,6 +14,7 @@ import { type Converter, Dependency, Param, type Params } from "./params.ts";
 import type { HTTPConnection } from "./connection.ts";
 import type { StandardSchemaV1Result } from "./_standard_schema.ts";
 import { isSchema, pushIssues } from "./_validate.ts";
+import { checkParamsShape } from "./_declarations.ts";
 
 /** What `app.dependencyOverrides` holds. */
 export type Overrides = Map<unknown, unknown>;
@@ -35,14 +36,7 @@ export function checkDeclarations(
 ): void {
   const visiting = new Set<Params>();
   const visit = (declared: Params, trail: string[]) => {
-    if (
-      typeof declared !== "object" || declared === null ||
-      Array.isArray(declared)
-    ) {
-      throw new TypeError(
-        `Cannot ${where}: params must be an object of declarations`,
-      );
-    }
+    checkParamsShape(declared, where);
     if (visiting.has(declared)) {
       throw new TypeError(
         `Cannot ${where}: dependency cycle through ${trail.join(" → ")}`,
@@ -50,11 +44,6 @@ export function checkDeclarations(
     }
     visiting.add(declared);
     for (const [key, value] of Object.entries(declared)) {
-      if (!(value instanceof Dependency) && !(value instanceof Param)) {
-        throw new TypeError(
-          `Cannot ${where}: params.${key} is not a declaration: use Query(), Path(), Header(), Cookie(), Depends() or Security()`,
-        );
-      }
       if (value instanceof Dependency) {
         if (value.params !== undefined) {
           visit(value.params, [...trail, value.fn.name || key]);
