@@ -39,6 +39,7 @@ import {
 } from "./_receive.ts";
 import { assertCloseFrame } from "./_close.ts";
 import { parseSubprotocols } from "./_handshake.ts";
+import { watchClientLeaving } from "./_deno.ts";
 import {
   MAX_MESSAGE_SIZE,
   MAX_QUEUED_MESSAGES,
@@ -261,23 +262,16 @@ export class WebSocket extends HTTPConnection {
 
   #watchClient(): void {
     if (this.#init === null) return;
-    // Deno also aborts the signal inside upgradeWebSocket and, by its legacy
-    // behaviour, once a response was delivered: only an abort before the
-    // handshake is being answered means the client left. (Listening makes
-    // Deno print a one-time notice about that legacy behaviour;
-    // --unstable-no-legacy-abort ends both, and this works either way.)
-    const signal = this.#init.request.signal;
-    if (signal.aborted) {
-      this.#driver.end(1006, "");
-      return;
-    }
-    signal.addEventListener("abort", () => {
+    watchClientLeaving(this.#init.request, (already) => {
+      // An abort once the handshake is being answered is Deno's own.
       if (this.#init === null) return;
       // Answer at once (nobody will read it) so the server is not left
       // waiting for this request, and end the connection.
-      this.#respond({ response: new Response(null, { status: 499 }) });
+      if (!already) {
+        this.#respond({ response: new Response(null, { status: 499 }) });
+      }
       this.#driver.end(1006, "");
-    }, { once: true });
+    });
   }
 
   static #watchClients(): void {
