@@ -4,7 +4,7 @@
  *
  * @module
  */
-// About 620 lines of code, over the ~600 the house aims at, for one concept:
+// About 650 lines of code, over the ~600 the house aims at, for one concept:
 // the state machine and the typed helpers that take its steps without
 // message objects (which the hot path cannot afford). What could leave has:
 // the typed waiters (_receive.ts), the queue and back-pressure
@@ -13,6 +13,7 @@ import { WebSocketDisconnect } from "./errors.ts";
 import { HTTPConnection, type HTTPConnectionInit } from "./connection.ts";
 import {
   type AcceptMessage,
+  type CloseMessage,
   type ReceiveMessage,
   type SendMessage,
   WebSocketState,
@@ -146,6 +147,14 @@ function assertMode(action: string, mode: string): void {
   }
 }
 
+// What sendDenialResponse() hands the state machine: ASGI's
+// "websocket.http.response", which send() does not take.
+const DENIAL = "denial";
+interface DenialMessage {
+  type: typeof DENIAL;
+  response: Response;
+}
+
 // What a send that went out at once returns: one settled promise for all.
 const SENT: Promise<void> = Promise.resolve();
 
@@ -217,10 +226,9 @@ const toWatch: WebSocket[] = [];
 export class WebSocket extends HTTPConnection {
   /** The subprotocols the client offered, in its order (a frozen list). */
   readonly subprotocols: string[];
-  // clientState changes only in #clientMoves(); applicationState in the
-  // send steps: #accept (→ CONNECTED), #close (→ DISCONNECTED),
-  // sendDenialResponse (→ RESPONSE → DISCONNECTED) and #lost (the client
-  // gone, → DISCONNECTED).
+  // clientState changes only in #clientMoves() (receiving);
+  // applicationState only in #sendControl() (accept, close, a denial
+  // response) and #lost() (a send that found the client gone).
   #clientState: WebSocketState = CONNECTING;
   #applicationState: WebSocketState = CONNECTING;
   #init: WebSocketInit | null;
@@ -669,11 +677,11 @@ export class WebSocket extends HTTPConnection {
     // What receive() and send() would do, without their message objects.
     try {
       if (this.#clientState === CONNECTING) this.#clientMoves("accept");
-      return this.#accept({
+      return this.#sendControl({
         type: "websocket.accept",
         subprotocol: options.subprotocol ?? this.#preferredSubprotocol,
         headers: options.headers,
-      });
+      })!;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -700,9 +708,8 @@ export class WebSocket extends HTTPConnection {
         return await this.#sendData("send message", data);
       }
       case "websocket.accept":
-        return await this.#accept(message);
       case "websocket.close":
-        return this.#close(message.code ?? 1000, message.reason ?? "");
+        return await this.#sendControl(message);
       default: {
         const type = (message as { type?: unknown })?.type;
         throw new TypeError(
@@ -721,75 +728,105 @@ export class WebSocket extends HTTPConnection {
     init?.respond(handshake);
   }
 
-  // Throws synchronously; resolves once the socket is open.
-  #accept(message: AcceptMessage): Promise<void> {
-    if (this.#applicationState !== CONNECTING) {
-      throw new Error(
-        `Cannot accept: WebSocket is already ${
-          this.#applicationState === CONNECTED ? "accepted" : "closed"
-        } (state ${
-          STATE_NAMES[this.#applicationState]
-        }): call accept() once, before sending`,
-      );
-    }
-    const { subprotocol } = message;
-    if (subprotocol !== undefined && !this.subprotocols.includes(subprotocol)) {
-      throw new Error(
-        `Cannot accept: subprotocol "${subprotocol}" was not offered by the client (offered: ${
-          this.subprotocols.map((p) => `"${p}"`).join(", ") || "none"
-        }): choose one of ws.subprotocols`,
-      );
-    }
-    const extra = acceptHeaders(message.headers);
-    const driver = this.#driver;
-    const ended = driver.ended;
-    if (ended !== null) {
-      // The client gave up while the handler was still deciding.
-      throw this.#lost(ended.code, ended.reason);
-    }
-    const init = this.#init!;
-    // From here the handshake is being answered: Deno aborts the request's
-    // signal inside upgradeWebSocket, which must not read as the client
-    // leaving.
-    this.#init = null;
-    // Not called as a method of `init`: Deno aborts the request's signal
-    // in there with an error whose stack trace would keep `init` (and the
-    // whole handshake) alive as long as the connection.
-    const { upgrade, request, idleTimeout } = init;
-    this[PACK_HEADERS]();
-    const { socket, response } = upgrade(request, {
-      protocol: subprotocol,
-      idleTimeout,
-    });
-    this.#applicationState = CONNECTED;
-    this.#subprotocol = subprotocol ?? null;
-    // Listeners go on in this same turn, before anything can await.
-    const opened = driver.attach(socket);
-    if (extra !== undefined) {
-      for (const [name, value] of extra) response.headers.append(name, value);
-    }
-    init.respond({ response });
-    return opened;
-  }
-
-  #close(code: number, reason: string): void {
+  // The application side of the state machine: every change of
+  // applicationState but #lost()'s (a send that found the client gone).
+  // Throws synchronously; accept's promise resolves once the socket is open.
+  #sendControl(
+    message: AcceptMessage | CloseMessage | DenialMessage,
+  ): Promise<void> | undefined {
     const state = this.#applicationState;
-    if (state !== CONNECTING && state !== CONNECTED) {
-      throw notAccepted("close", state);
+    switch (message.type) {
+      case "websocket.accept": {
+        if (state !== CONNECTING) {
+          throw new Error(
+            `Cannot accept: WebSocket is already ${
+              state === CONNECTED ? "accepted" : "closed"
+            } (state ${
+              STATE_NAMES[state]
+            }): call accept() once, before sending`,
+          );
+        }
+        const { subprotocol } = message;
+        if (
+          subprotocol !== undefined && !this.subprotocols.includes(subprotocol)
+        ) {
+          throw new Error(
+            `Cannot accept: subprotocol "${subprotocol}" was not offered by the client (offered: ${
+              this.subprotocols.map((p) => `"${p}"`).join(", ") || "none"
+            }): choose one of ws.subprotocols`,
+          );
+        }
+        const extra = acceptHeaders(message.headers);
+        const driver = this.#driver;
+        const ended = driver.ended;
+        if (ended !== null) {
+          // The client gave up while the handler was still deciding.
+          throw this.#lost(ended.code, ended.reason);
+        }
+        const init = this.#init!;
+        // From here the handshake is being answered: Deno aborts the request's
+        // signal inside upgradeWebSocket, which must not read as the client
+        // leaving.
+        this.#init = null;
+        // Not called as a method of `init`: Deno aborts the request's signal
+        // in there with an error whose stack trace would keep `init` (and the
+        // whole handshake) alive as long as the connection.
+        const { upgrade, request, idleTimeout } = init;
+        this[PACK_HEADERS]();
+        const { socket, response } = upgrade(request, {
+          protocol: subprotocol,
+          idleTimeout,
+        });
+        this.#applicationState = CONNECTED;
+        this.#subprotocol = subprotocol ?? null;
+        // Listeners go on in this same turn, before anything can await.
+        const opened = driver.attach(socket);
+        if (extra !== undefined) {
+          for (const [name, value] of extra) {
+            response.headers.append(name, value);
+          }
+        }
+        init.respond({ response });
+        return opened;
+      }
+      case "websocket.close": {
+        const code = message.code ?? 1000;
+        const reason = message.reason ?? "";
+        if (state !== CONNECTING && state !== CONNECTED) {
+          throw notAccepted("close", state);
+        }
+        assertCloseFrame("close", code, reason);
+        this.#applicationState = DISCONNECTED;
+        const driver = this.#driver;
+        if (state === CONNECTING) {
+          this.#respond({
+            response: new Response(null, { status: 403 }),
+            close: { code, reason },
+          });
+          driver.end(code, reason);
+          return undefined;
+        }
+        // Closing after the client has gone is harmless: nothing to send.
+        if (driver.ended === null) driver.socket!.close(code, reason);
+        return undefined;
+      }
+      case DENIAL: {
+        if (state !== CONNECTING) {
+          throw new Error(
+            `Cannot send denial response: WebSocket is already ${
+              state === CONNECTED ? "accepted" : "closed"
+            } (state ${
+              STATE_NAMES[state]
+            }): a denial response is only possible before accept()`,
+          );
+        }
+        this.#applicationState = RESPONSE;
+        this.#respond({ response: message.response });
+        this.#applicationState = DISCONNECTED;
+        this.#driver.end(1006, "");
+        return undefined;
+      }
     }
-    assertCloseFrame("close", code, reason);
-    this.#applicationState = DISCONNECTED;
-    const driver = this.#driver;
-    if (state === CONNECTING) {
-      this.#respond({
-        response: new Response(null, { status: 403 }),
-        close: { code, reason },
-      });
-      driver.end(code, reason);
-      return;
-    }
-    // Closing after the client has gone is harmless: nothing to send.
-    if (driver.ended === null) driver.socket!.close(code, reason);
   }
 
   // Sends at once when the buffer is under the high-water mark (no async
@@ -940,29 +977,18 @@ export class WebSocket extends HTTPConnection {
    * @throws {Error} If already accepted, closed or responded.
    */
   sendDenialResponse(response: Response): Promise<void> {
-    const state = this.#applicationState;
-    if (state !== CONNECTING) {
-      return Promise.reject(
-        new Error(
-          `Cannot send denial response: WebSocket is already ${
-            state === CONNECTED ? "accepted" : "closed"
-          } (state ${
-            STATE_NAMES[state]
-          }): a denial response is only possible before accept()`,
-        ),
-      );
-    }
-    if (!(response instanceof Response)) {
-      return Promise.reject(
-        new TypeError(
+    try {
+      if (
+        this.#applicationState === CONNECTING && !(response instanceof Response)
+      ) {
+        throw new TypeError(
           "Cannot send denial response: expected a Response object",
-        ),
-      );
+        );
+      }
+      this.#sendControl({ type: DENIAL, response });
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.#applicationState = RESPONSE;
-    this.#respond({ response });
-    this.#applicationState = DISCONNECTED;
-    this.#driver.end(1006, "");
     return Promise.resolve();
   }
 }
