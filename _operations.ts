@@ -1,8 +1,9 @@
 // What an App does around routing for running in production: the
-// middleware chain, the lifespan, connection limits, observers and the
-// access log. Kept apart from app.ts, which only calls in at a few points:
-// handle() around every request, admit() once a WebSocket route matched,
-// and finish() at the end of shutdown().
+// middleware chain, the lifespan, connection limits and observers (and the
+// access log lines of the refusals these make). Kept apart from app.ts,
+// which only calls in at a few points: handle() around every request,
+// chain() for route middleware, admit() once a WebSocket route matched, and
+// finish() at the end of shutdown().
 import type { Middleware } from "./middleware.ts";
 import type { ClientKey, ConnectionLimits, RateLimit } from "./limits.ts";
 import type {
@@ -11,50 +12,41 @@ import type {
   SessionInfo,
   SessionObserver,
 } from "./observer.ts";
-import {
-  HTTPConnection,
-  type UpgradeFunction,
-  type WebSocket,
-} from "./websocket.ts";
-import type { WebSocketRoute } from "./routing.ts";
+import { HTTPConnection } from "./connection.ts";
+import type { UpgradeFunction } from "./upgrade.ts";
+import type { WebSocket } from "./websocket.ts";
+import type { WebSocketRoute } from "./route.ts";
 import type { DispatchContext, HandshakeRecord } from "./_dispatch.ts";
-import { HTTPException } from "./errors.ts";
+import {
+  HTTPException,
+  RequestValidationError,
+  WebSocketException,
+} from "./errors.ts";
 import { addressKey, clientAddress } from "./_client_key.ts";
-import { checkLimits } from "./_limits_check.ts";
+import { checkConnectionLimits } from "./_limits.ts";
 import { MeteredSocket, type MeterPolicy } from "./_metered_socket.ts";
-import { connectionControl } from "./_connection_control.ts";
+import { accessLine, routeWhere, type SessionCounts } from "./_access_log.ts";
+import { type Metered, report, type SessionHost } from "./_session.ts";
+import { END } from "./_symbols.ts";
 import { requestHeaders } from "./_headers.ts";
-
-/** Where operations write; the App's logger. */
-export interface OperationsLogger {
-  error(...data: unknown[]): void;
-  warn(...data: unknown[]): void;
-  info?(...data: unknown[]): void;
-}
+import { asksForWebSocket } from "./_handshake.ts";
 
 /** The App's options this module reads. */
 export interface OperationsOptions extends ConnectionLimits {
   // deno-lint-ignore no-explicit-any
   lifespan?: (app: any) => AsyncGenerator<unknown, unknown, unknown>;
   trustProxy?: number;
-  accessLog?: boolean;
 }
 
-/** How middleware errors become responses: the App's exception handling. */
-export type MiddlewareErrorHandler = (
-  conn: HTTPConnection,
-  error: unknown,
-  context: DispatchContext,
-) => Promise<Response>;
+const TEXT = { "content-type": "text/plain; charset=utf-8" };
 
-const WEBSOCKET_UPGRADE = /(?:^|[\s,])websocket(?:$|[\s,])/i;
 const RETRY_AFTER_SECONDS = "5";
 
 // One route's limits, merged with the app's (the route's win), worked out
 // on the route's first handshake.
 interface RoutePolicy {
   // The meter of its connections while nobody counts (null: no limit needs
-  // one), and while observers or the access log do.
+  // one), and while observers or the access log (a logger with `info`) do.
   meter: MeterPolicy | null;
   countingMeter: MeterPolicy;
   maxConnections: number;
@@ -76,8 +68,8 @@ export class Operations {
   state: Record<string, unknown> = {};
   #app: unknown;
   #options: OperationsOptions;
-  #logger: OperationsLogger;
-  #onMiddlewareError: MiddlewareErrorHandler;
+  #host: SessionHost;
+  #logger: SessionHost["logger"];
   #policies = new WeakMap<WebSocketRoute, RoutePolicy>();
   #open = 0;
   #perClient = new Map<string, number>();
@@ -91,10 +83,9 @@ export class Operations {
   constructor(
     app: unknown,
     options: OperationsOptions,
-    logger: OperationsLogger,
-    onMiddlewareError: MiddlewareErrorHandler,
+    host: SessionHost,
   ) {
-    checkLimits(options, "create App");
+    checkConnectionLimits("create App", options);
     const trustProxy = options.trustProxy;
     if (
       trustProxy !== undefined &&
@@ -113,15 +104,14 @@ export class Operations {
     }
     this.#app = app;
     this.#options = options;
-    this.#logger = logger;
-    this.#onMiddlewareError = onMiddlewareError;
-    this.active = options.lifespan !== undefined ||
-      options.accessLog === true;
+    this.#host = host;
+    this.#logger = host.logger;
+    this.active = options.lifespan !== undefined;
   }
 
   /** Whether anyone reads a session's counters (observers, the access log). */
   get counting(): boolean {
-    return this.observers.length > 0 || this.#options.accessLog === true;
+    return this.observers.length > 0 || this.#logger.info !== undefined;
   }
 
   use(middleware: Middleware): void {
@@ -205,21 +195,26 @@ export class Operations {
     context: DispatchContext,
     inner: () => Promise<Response>,
   ): Promise<Response> {
+    const upgrade = request.method === "GET" &&
+      asksForWebSocket(request.headers.get("upgrade"));
     if (!this.#started) {
       if (!await this.#start()) {
+        if (upgrade) {
+          this.#refused(
+            `"${new URL(request.url).pathname}"`,
+            503,
+            "startup failed",
+          );
+        }
         return new Response("Service Unavailable: startup failed", {
           status: 503,
-          headers: { "content-type": "text/plain; charset=utf-8" },
+          headers: TEXT,
         });
       }
     }
     const started = performance.now();
-    const upgrade = request.method === "GET" &&
-      WEBSOCKET_UPGRADE.test(request.headers.get("upgrade") ?? "");
-    const reporting = upgrade &&
-      (this.observers.length > 0 || this.#options.accessLog === true);
     let record: HandshakeRecord | undefined;
-    if (reporting) {
+    if (upgrade && this.observers.length > 0) {
       record = context.handshake = {
         route: null,
         conn: null,
@@ -240,7 +235,13 @@ export class Operations {
         client: context.client,
       });
       context.state = conn.state;
-      response = await this.chain(this.middleware, conn, context, inner);
+      response = await this.chain(
+        this.middleware,
+        conn,
+        context,
+        inner,
+        upgrade ? `"${url.pathname}"` : null,
+      );
     }
     if (record !== undefined) {
       this.#reportHandshake(request, record, response, conn, started);
@@ -248,17 +249,30 @@ export class Operations {
     return response;
   }
 
-  /** Runs the middleware of `list` in order; the last `next()` is `inner`. */
+  /**
+   * Runs the middleware of `list` in order; the last `next()` is `inner`.
+   * `handshake` names an upgrade request in the access log (null for HTTP):
+   * a handshake that middleware answers itself gets its line here.
+   */
   chain(
     list: readonly Middleware[],
     conn: HTTPConnection,
     context: DispatchContext,
     inner: () => Promise<Response>,
+    handshake: string | null,
   ): Promise<Response> {
     const step = async (index: number): Promise<Response> => {
       if (index === list.length) return await inner();
       let downstream: Promise<Response> | undefined;
       const next = () => downstream ??= step(index + 1);
+      // A handshake answered before the route saw it (else the route's
+      // own refusal has its line).
+      const answered = (response: Response, why: string) => {
+        if (handshake !== null && downstream === undefined) {
+          this.#refused(handshake, response.status, why);
+        }
+        return response;
+      };
       let result: Response | void;
       try {
         result = await list[index](conn, next);
@@ -269,16 +283,22 @@ export class Operations {
           this.#report("middleware", error);
           return passed;
         }
-        return await this.#onMiddlewareError(conn, error, context);
+        return answered(
+          await this.#middlewareError(conn, error, context),
+          "middleware failed",
+        );
       }
       if (result === undefined) return await next();
       if (!(result instanceof Response)) {
-        return await this.#onMiddlewareError(
-          conn,
-          new TypeError(
-            `Middleware returned ${typeof result}: expected a Response or nothing`,
+        return answered(
+          await this.#middlewareError(
+            conn,
+            new TypeError(
+              `Middleware returned ${typeof result}: expected a Response or nothing`,
+            ),
+            context,
           ),
-          context,
+          "middleware failed",
         );
       }
       if (downstream !== undefined) {
@@ -290,13 +310,52 @@ export class Operations {
           return passed;
         }
       }
-      return result;
+      return answered(result, "denied by middleware");
     };
     return step(0);
   }
 
+  // What an error thrown by middleware becomes: the app's exception
+  // handlers, else an HTTPException's response, else a reported 500.
+  async #middlewareError(
+    conn: HTTPConnection,
+    error: unknown,
+    context: DispatchContext,
+  ): Promise<Response> {
+    const handler = this.#host.handlerFor(error);
+    if (handler !== undefined) {
+      try {
+        const response = await handler(conn, error);
+        if (response instanceof Response) return response;
+        error = new Error(
+          "An exception handler for an error in middleware returned no Response",
+          { cause: error },
+        );
+      } catch (handlerError) {
+        error = handlerError;
+      }
+    } else if (
+      error instanceof HTTPException || error instanceof RequestValidationError
+    ) {
+      return error.toResponse();
+    } else if (error instanceof WebSocketException) {
+      context.onRefuse?.(error.code, error.reason);
+      return new Response(null, { status: 403 });
+    }
+    report({ host: this.#host, onError: context.onError }, error, "middleware");
+    return new Response("Internal Server Error", {
+      status: 500,
+      headers: TEXT,
+    });
+  }
+
   #report(where: string, error: unknown): void {
     this.#logger.error(`Unhandled error in ${where}:`, error);
+  }
+
+  // The access log's line of a handshake refused here.
+  #refused(where: string, status: number, why: string): void {
+    this.#logger.info?.(accessLine({ kind: "refused", where, status, why }));
   }
 
   #reportHandshake(
@@ -333,22 +392,6 @@ export class Operations {
         this.#report("a connection observer", error);
       }
     }
-    if (this.#options.accessLog === true && !accepted) {
-      const reason = info.close !== undefined
-        ? ` close ${info.close.code} ${JSON.stringify(info.close.reason)}`
-        : "";
-      this.#info(
-        `WebSocket ${info.route ?? info.path} refused ${status}${reason} ${
-          info.durationMs.toFixed(1)
-        }ms`,
-      );
-    }
-  }
-
-  #info(line: string): void {
-    const logger = this.#logger;
-    if (logger.info !== undefined) logger.info(line);
-    else logger.warn(line);
   }
 
   // --- per WebSocket connection ---------------------------------------------
@@ -398,10 +441,15 @@ export class Operations {
     }
     const app = this.#options;
     if (app.maxConnections !== undefined && this.#open >= app.maxConnections) {
-      return this.#refuse(503, "too many connections", route);
+      return this.#refuse(503, "too many connections", route, url);
     }
     if (policy.maxConnections > 0 && policy.open >= policy.maxConnections) {
-      return this.#refuse(503, "too many connections to this route", route);
+      return this.#refuse(
+        503,
+        "too many connections to this route",
+        route,
+        url,
+      );
     }
     let client: string | undefined;
     if (
@@ -413,9 +461,14 @@ export class Operations {
       } catch (error) {
         // Never the error's message: response bodies reach untrusted clients.
         this.#report(`clientKey for "${route.path}"`, error);
+        this.#refused(
+          routeWhere(route.path, url.pathname),
+          500,
+          "clientKey failed",
+        );
         return new Response("Internal Server Error", {
           status: 500,
-          headers: { "content-type": "text/plain; charset=utf-8" },
+          headers: TEXT,
         });
       }
       if (
@@ -426,6 +479,7 @@ export class Operations {
           429,
           "too many connections from this client",
           route,
+          url,
         );
       }
       if (
@@ -436,6 +490,7 @@ export class Operations {
           429,
           "too many connections from this client to this route",
           route,
+          url,
         );
       }
     }
@@ -472,10 +527,12 @@ export class Operations {
     status: number,
     why: string,
     route: WebSocketRoute,
+    url: URL,
   ): Response {
     this.#logger.warn(
       `Refused WebSocket upgrade to "${route.path}": ${why} (${status}): retry later`,
     );
+    this.#refused(routeWhere(route.path, url.pathname), status, why);
     return new HTTPException(
       status,
       status === 429
@@ -532,15 +589,6 @@ export class Operations {
         this.#report("a connection observer", error);
       }
     }
-    if (this.#options.accessLog === true) {
-      this.#info(
-        `WebSocket ${info.route} closed ${info.code} ${
-          JSON.stringify(info.reason)
-        } ${
-          info.durationMs.toFixed(1)
-        }ms in ${info.messagesReceived}/${info.bytesReceived}B out ${info.messagesSent}/${info.bytesSent}B`,
-      );
-    }
   }
 }
 
@@ -558,12 +606,16 @@ function isUpgrade(response: Response): boolean {
   return upgrades.has(response);
 }
 
-/** One admitted connection: its counters, and the socket it is served on. */
-export class Admission {
+/**
+ * One admitted connection: its limit counts, and the socket it is served on
+ * (metered when its limits or anyone counting need it).
+ */
+export class Admission implements Metered {
   #ops: Operations;
   #policy: RoutePolicy;
   #client: string | undefined;
   #ws: WebSocket | undefined;
+  #socket: MeteredSocket | null = null;
   #left = false;
 
   constructor(
@@ -598,11 +650,17 @@ export class Admission {
         ? ops.sessions(ws, meter.route, record?.startTime ?? Date.now())
         : [];
       const socket = new MeteredSocket(upgraded.socket, meter, {
-        end: (code, reason) => connectionControl.end(ws, code, reason),
+        end: (code, reason) => ws[END](code, reason),
         closed: (info) => ops.closed(sessions, info),
       }, sessions);
+      if (meter.counting) this.#socket = socket;
       return { socket, response: upgraded.response };
     };
+  }
+
+  /** The session's counts, if they were metered (for the access log). */
+  counts(): SessionCounts | null {
+    return this.#socket;
   }
 
   /** The connection is over: its counts go. */
@@ -611,9 +669,4 @@ export class Admission {
     this.#left = true;
     this.#ops.leave(this.#policy, this.#client);
   }
-}
-
-/** Marks `response` as an upgrade response (for middleware checks). */
-export function markUpgrade(response: Response): void {
-  upgrades.add(response);
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { HTTPConnection } from "./websocket.ts";
+import type { HTTPConnection } from "./connection.ts";
 
 /**
  * A token bucket per connection: it holds `messages` message tokens (and

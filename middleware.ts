@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { HTTPConnection } from "./websocket.ts";
+import type { HTTPConnection } from "./connection.ts";
 
 /**
  * Runs the rest of the chain (later middleware, then routing and the

@@ -26,11 +26,16 @@
  * @module
  */
 export * from "./app.ts";
+export * from "./connection.ts";
 export * from "./errors.ts";
 export * from "./limits.ts";
+export * from "./messages.ts";
 export * from "./middleware.ts";
 export * from "./observer.ts";
 export * from "./params.ts";
+export * from "./route.ts";
 export * from "./routing.ts";
+export * from "./security.ts";
 export * from "./signals.ts";
+export * from "./upgrade.ts";
 export * from "./websocket.ts";

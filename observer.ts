@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { HTTPConnection, WebSocket } from "./websocket.ts";
+import type { HTTPConnection } from "./connection.ts";
+import type { WebSocket } from "./websocket.ts";
 
 /**
  * How a WebSocket handshake ended.

@@ -22,7 +22,8 @@ import type {
   SessionInfo,
   SessionObserver,
 } from "./observer.ts";
-import type { HTTPConnection, WebSocket } from "./websocket.ts";
+import type { HTTPConnection } from "./connection.ts";
+import type { WebSocket } from "./websocket.ts";
 
 /**
  * Options of {@linkcode instrument}. Spans and metrics go to the global

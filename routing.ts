@@ -1,6 +1,6 @@
 /**
- * Routes and routers: FastAPI path templates (`/items/{id:int}`) compiled
- * once to `URLPattern`, WebSocket and HTTP routes, and the matching rules.
+ * Routers: groups of routes (see `route.ts`), included into each other
+ * under prefixes, and the matching rules.
  *
  * Routes match in registration order. Paths without parameters are found
  * through a map; `URLPattern` runs only for parametrised routes registered
@@ -8,391 +8,23 @@
  *
  * @module
  */
-import type { WebSocket } from "./websocket.ts";
 import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
-import { checkDeclarations } from "./_resolve.ts";
-import { normaliseOrigins } from "./_origin.ts";
-import type { ConnectionLimits } from "./limits.ts";
-import type { Middleware } from "./middleware.ts";
-import { checkLimits } from "./_limits_check.ts";
 import {
-  type CompiledPath,
-  compileTemplate,
-  fromURLPattern,
-} from "./_path_template.ts";
-
-/**
- * Arguments a handler receives (filled from `params` declarations).
- *
- * @example Usage
- * ```ts
- * import type { HandlerArgs } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const args: HandlerArgs = { q: 1 };
- * assert.equal(args.q, 1);
- * ```
- */
-export type HandlerArgs = Record<string, unknown>;
-
-/**
- * Handles one WebSocket connection.
- *
- * @example Usage
- * ```ts
- * import { App, type WebSocketHandler } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const greet: WebSocketHandler = async (ws) => {
- *   await ws.accept();
- *   await ws.sendText("hello");
- * };
- * const app = new App().websocket("/ws", greet);
- * assert.equal(app.routes[0].handler, greet);
- * ```
- */
-export type WebSocketHandler<A = HandlerArgs> = (
-  ws: WebSocket,
-  args: A,
-) => void | Promise<void>;
-
-/**
- * Handles one HTTP request: a `Response`, a string (sent as text/plain) or
- * any other value (sent as JSON).
- *
- * @example Usage
- * ```ts
- * import { App, type HttpHandler } from "@wsapi/wsapi";
- * import { TestClient } from "@wsapi/wsapi/testing";
- * import assert from "node:assert/strict";
- *
- * const health: HttpHandler = () => ({ ok: true });
- * const app = new App().get("/health", health);
- * assert.deepEqual(await (await new TestClient(app).get("/health")).json(), { ok: true });
- * ```
- */
-export type HttpHandler<A = HandlerArgs> = (
-  request: Request,
-  args: A,
-) => unknown;
-
-/**
- * A path template in FastAPI syntax, or a raw `URLPattern`.
- *
- * @example Usage
- * ```ts
- * import { App, type RoutePath } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const paths: RoutePath[] = ["/ws/{id:int}", new URLPattern({ pathname: "/raw/:name" })];
- * const app = new App();
- * for (const path of paths) app.websocket(path, async (ws) => await ws.accept());
- * assert.deepEqual(app.routes.map((route) => route.path), ["/ws/{id:int}", "/raw/:name"]);
- * ```
- */
-export type RoutePath = string | URLPattern;
-
-/**
- * Options of an HTTP route.
- *
- * @example Usage
- * ```ts
- * import { App, type HttpRouteOptions } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const options: HttpRouteOptions = { name: "home" };
- * const app = new App().get("/", options, () => "home");
- * assert.equal(app.urlPathFor("home"), "/");
- * ```
- */
-export interface HttpRouteOptions<P extends Params = Params> {
-  /** A name for `urlPathFor()`. */
-  name?: string;
-  /** What the handler needs; it receives them, typed, as `args`. */
-  params?: P;
-  /** Dependencies run before the handler, for their effects. */
-  dependencies?: readonly Dependency[];
-  /** Middleware run after routing, before the handler (after the routers' own). @default {[]} */
-  middleware?: readonly Middleware[];
-}
-
-/**
- * Options of a WebSocket route; the limits override the app's.
- *
- * @example Usage
- * ```ts
- * import { App, type WebSocketRouteOptions } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const options: WebSocketRouteOptions = { name: "upload", maxMessageSize: 16 * 1024 * 1024 };
- * const app = new App().websocket("/upload", options, async (ws) => await ws.accept());
- * assert.equal(app.urlPathFor("upload"), "/upload");
- * ```
- */
-export interface WebSocketRouteOptions<P extends Params = Params>
-  extends ConnectionLimits {
-  /** A name for `urlPathFor()` and `urlFor()`. */
-  name?: string;
-  /** What the handler needs; it receives them, typed, as `args`. */
-  params?: P;
-  /** Dependencies run before the handler, for their effects. */
-  dependencies?: readonly Dependency[];
-  /** Bytes; a larger message closes with 1009. @default {1048576} */
-  maxMessageSize?: number;
-  /** Unread messages; one more closes with 1008. @default {1024} */
-  maxQueuedMessages?: number;
-  /** Seconds without a pong before the socket closes; 0 disables. @default {120} */
-  idleTimeout?: number;
-  /** Which origins may connect; overrides the app's `allowedOrigins`. */
-  allowedOrigins?: OriginPolicy;
-  /** Middleware run after routing, before the handler (after the routers' own). @default {[]} */
-  middleware?: readonly Middleware[];
-}
-
-/**
- * Which browser origins may open a WebSocket: `"*"` for any, a list of
- * origins (scheme, host and port, e.g. `"https://app.example"`), or a
- * predicate given the `Origin` header and the request.
- *
- * @example Allowing subdomains
- * ```ts
- * import { App, type OriginPolicy } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const policy: OriginPolicy = (origin) => new URL(origin).hostname.endsWith(".example.com");
- * const app = new App({ allowedOrigins: policy });
- * assert.ok(app instanceof App);
- * ```
- */
-export type OriginPolicy =
-  | "*"
-  | readonly string[]
-  | ((origin: string, request: Request) => boolean);
-
-/**
- * A registered WebSocket route.
- *
- * @example Inspecting the routes of an app
- * ```ts
- * import { App, WebSocketRoute } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const app = new App();
- * app.websocket("/ws/{room}", { name: "room" }, async (ws) => await ws.accept());
- * const route = app.routes[0];
- * assert.ok(route instanceof WebSocketRoute);
- * assert.equal(route.path, "/ws/{room}");
- * assert.equal(route.name, "room");
- * ```
- */
-export class WebSocketRoute<P extends Params = Params> {
-  /** The path template as written. */
-  readonly path: string;
-  /** The route name: the `name` option, else the handler's function name. */
-  readonly name: string | undefined;
-  /** The handler. */
-  readonly handler: WebSocketHandler<ArgsOf<P>>;
-  /** The route's options. */
-  readonly options: WebSocketRouteOptions<P>;
-  /** Dependencies run before the handler: app, include, router, then route level. */
-  readonly dependencies: readonly Dependency[];
-  /** Middleware run after routing: the including routers' (outermost first), then the route's. */
-  readonly middleware: readonly Middleware[];
-
-  /**
-   * Creates a route.
-   *
-   * @param path A template or `URLPattern`.
-   * @param options Route options.
-   * @param handler The handler.
-   * @throws {TypeError} If the template is invalid.
-   */
-  constructor(
-    path: RoutePath,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
-  ) {
-    assertHandler(handler, path);
-    const compiled = compilePath(path);
-    COMPILED.set(this, compiled);
-    SOURCES.set(this, path);
-    this.path = compiled.template;
-    this.name = options.name ?? (handler.name || undefined);
-    this.handler = handler;
-    this.dependencies = checkRoute(path, compiled, options);
-    this.middleware = checkMiddleware(compiled, options);
-    checkLimits(options, `register route "${this.path}"`);
-    this.options = options.allowedOrigins === undefined ? options : {
-      ...options,
-      allowedOrigins: normaliseOrigins(
-        options.allowedOrigins,
-        `register route "${this.path}"`,
-      ),
-    };
-  }
-}
-
-/**
- * A registered HTTP route.
- *
- * @example Inspecting the routes of an app
- * ```ts
- * import { App, HttpRoute } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const app = new App();
- * app.get("/", () => "home");
- * const route = app.routes[0];
- * assert.ok(route instanceof HttpRoute);
- * assert.deepEqual([...route.methods], ["GET"]);
- * ```
- */
-export class HttpRoute<P extends Params = Params> {
-  /** The path template as written. */
-  readonly path: string;
-  /** The methods served, upper case. */
-  readonly methods: ReadonlySet<string>;
-  /** The route name: the `name` option, else the handler's function name. */
-  readonly name: string | undefined;
-  /** The handler. */
-  readonly handler: HttpHandler<ArgsOf<P>>;
-  /** The route's options. */
-  readonly options: HttpRouteOptions<P>;
-  /** Dependencies run before the handler: app, include, router, then route level. */
-  readonly dependencies: readonly Dependency[];
-  /** Middleware run after routing: the including routers' (outermost first), then the route's. */
-  readonly middleware: readonly Middleware[];
-
-  /**
-   * Creates a route.
-   *
-   * @param methods HTTP methods.
-   * @param path A template or `URLPattern`.
-   * @param options Route options.
-   * @param handler The handler.
-   * @throws {TypeError} If the template or a method is invalid.
-   */
-  constructor(
-    methods: readonly string[],
-    path: RoutePath,
-    options: HttpRouteOptions<P>,
-    handler: HttpHandler<ArgsOf<P>>,
-  ) {
-    assertHandler(handler, path);
-    const compiled = compilePath(path);
-    COMPILED.set(this, compiled);
-    SOURCES.set(this, path);
-    this.path = compiled.template;
-    this.methods = new Set(methods.map((method) => {
-      if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) {
-        throw new TypeError(
-          `Cannot register route "${this.path}": invalid HTTP method ${
-            JSON.stringify(method)
-          }`,
-        );
-      }
-      return method.toUpperCase();
-    }));
-    this.dependencies = checkRoute(path, compiled, options);
-    this.middleware = checkMiddleware(compiled, options);
-    this.name = options.name ?? (handler.name || undefined);
-    this.handler = handler;
-    this.options = options;
-  }
-}
-
-/**
- * The declarations of a route without `params`: its handler gets `{}`.
- *
- * @example
- * ```ts
- * import type { NoParams } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const none: NoParams = {};
- * assert.deepEqual(none, {});
- * ```
- */
-export type NoParams = Record<never, never>;
-
-/**
- * Any route.
- *
- * @example Usage
- * ```ts
- * import { App, type Route, WebSocketRoute } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const app = new App().get("/", () => "").websocket("/ws", async (ws) => await ws.accept());
- * const routes: readonly Route[] = app.routes;
- * assert.deepEqual(routes.map((route) => route instanceof WebSocketRoute), [false, true]);
- * ```
- */
-// deno-lint-ignore no-explicit-any
-export type Route = WebSocketRoute<any> | HttpRoute<any>;
-
-// Checks a route's declarations at registration; returns its dependencies.
-function checkRoute(
-  path: RoutePath,
-  compiled: CompiledPath,
-  options: { params?: Params; dependencies?: readonly Dependency[] },
-): readonly Dependency[] {
-  const dependencies = options.dependencies ?? [];
-  if (!Array.isArray(dependencies)) {
-    throw new TypeError(
-      `Cannot register route "${compiled.template}": dependencies must be a list of Depends()`,
-    );
-  }
-  checkDeclarations(
-    options.params,
-    dependencies,
-    path instanceof URLPattern ? null : compiled.params.map((p) => p.name),
-    `register route "${compiled.template}"`,
-  );
-  return dependencies;
-}
-
-// Checks a route's middleware list at registration.
-function checkMiddleware(
-  compiled: CompiledPath,
-  options: { middleware?: readonly Middleware[] },
-): readonly Middleware[] {
-  const middleware = options.middleware ?? [];
-  if (
-    !Array.isArray(middleware) ||
-    middleware.some((m) => typeof m !== "function")
-  ) {
-    throw new TypeError(
-      `Cannot register route "${compiled.template}": middleware must be a list of functions (conn, next) => Response | void`,
-    );
-  }
-  return middleware;
-}
-
-// Each route's compiled path, kept off the public classes. Matching does not
-// look here: the route tables cache it beside each route.
-const COMPILED = new WeakMap<object, CompiledPath>();
-// The path each route was created from, to re-compile it under a prefix.
-const SOURCES = new WeakMap<object, RoutePath>();
-
-function compilePath(path: RoutePath): CompiledPath {
-  return path instanceof URLPattern
-    ? fromURLPattern(path)
-    : compileTemplate(path);
-}
-
-function assertHandler(handler: unknown, path: RoutePath): void {
-  if (typeof handler !== "function") {
-    throw new TypeError(
-      `Cannot register route ${
-        JSON.stringify(
-          String(path instanceof URLPattern ? path.pathname : path),
-        )
-      }: the handler must be a function, got ${typeof handler}`,
-    );
-  }
-}
+  type HttpHandler,
+  HttpRoute,
+  type HttpRouteOptions,
+  type NoParams,
+  type Route,
+  type RoutePath,
+  type WebSocketHandler,
+  WebSocketRoute,
+  type WebSocketRouteOptions,
+} from "./route.ts";
+import type { Middleware } from "./middleware.ts";
+import { checkDeclarations } from "./_dependencies.ts";
+import { escapePattern } from "./_path_template.ts";
+import { COMPILED, SOURCE } from "./_symbols.ts";
 
 /**
  * A route and the parameters it matched.
@@ -660,80 +292,94 @@ function resolution(
   return isRoute(target) ? { route: target, params } : { mount: target };
 }
 
-// Everything a router serves, flattened in registration order.
+// Everything a router serves, flattened in registration order (by
+// Router.#flatten). Copies of included routes are kept from one build to the
+// next, so that a route keeps its identity while nothing about it changes.
 class RouterIndex {
   readonly routes: Route[] = [];
   readonly websockets = new RouteTable();
   readonly http = new RouteTable();
   readonly names = new Map<string, Route>();
-  readonly generation: number;
+  readonly copies: Copies = new Map();
   #count = 0;
+  #previous: Copies;
 
-  constructor(router: Router, generation: number) {
-    this.generation = generation;
-    this.#flatten(router, "", [], []);
+  constructor(previous: RouterIndex | null) {
+    this.#previous = previous?.copies ?? new Map();
   }
 
-  // `outer`: the dependencies of everything above `router` (app, includes);
-  // `outerMiddleware`: the middleware of the routers above it.
-  #flatten(
-    router: Router,
-    prefix: string,
-    outer: readonly Dependency[],
-    outerMiddleware: readonly Middleware[],
-  ): void {
-    const chain = [...outer, ...DEPENDENCIES.get(router)!];
-    const middleware = [...outerMiddleware, ...MIDDLEWARE.get(router)!];
-    for (const entry of entriesOf(router)) {
-      if (entry.kind === "include") {
-        this.#flatten(entry.router, prefix + entry.prefix, [
-          ...chain,
-          ...entry.dependencies,
-        ], middleware);
-        continue;
-      }
-      const index = this.#count++;
-      if (entry.kind === "mount") {
-        const mount = prefix === "" ? entry.mount : {
-          prefix: prefix + entry.mount.prefix,
-          handler: entry.mount.handler,
-        };
-        const matcher = mountMatcher(mount.prefix);
-        this.websockets.add(mount, matcher, index);
-        this.http.add(mount, matcher, index);
-        continue;
-      }
-      const route =
-        prefix === "" && chain.length === 0 && middleware.length === 0
-          ? entry.route
-          : withPrefix(entry.route, prefix, chain, middleware);
-      const matcher = COMPILED.get(route)!;
-      this.routes.push(route);
-      if (route instanceof WebSocketRoute) {
-        this.websockets.add(route, matcher, index);
-      } else this.http.add(route, matcher, index);
-      if (route.name !== undefined && !this.names.has(route.name)) {
-        this.names.set(route.name, route);
-      }
+  addMount(mount: Mount): void {
+    const index = this.#count++;
+    const matcher = mountMatcher(mount.prefix);
+    this.websockets.add(mount, matcher, index);
+    this.http.add(mount, matcher, index);
+  }
+
+  addRoute(route: Route): void {
+    const index = this.#count++;
+    const matcher = route[COMPILED];
+    this.routes.push(route);
+    if (route instanceof WebSocketRoute) {
+      this.websockets.add(route, matcher, index);
+    } else this.http.add(route, matcher, index);
+    if (route.name !== undefined && !this.names.has(route.name)) {
+      this.names.set(route.name, route);
     }
+  }
+
+  // `route` under `prefix` with `chain` and `middleware` run first: the
+  // copy the previous build made for the same, else a new one.
+  copyOf(
+    route: Route,
+    prefix: string,
+    chain: readonly Dependency[],
+    middleware: readonly Middleware[],
+  ): Route {
+    const reuse = this.#previous.get(route)?.find((copy) =>
+      copy.prefix === prefix && same(copy.chain, chain) &&
+      same(copy.middleware, middleware)
+    );
+    const copy = reuse ?? {
+      prefix,
+      chain,
+      middleware,
+      route: withPrefix(route, prefix, chain, middleware),
+    };
+    const list = this.copies.get(route);
+    if (list === undefined) this.copies.set(route, [copy]);
+    else list.push(copy);
+    return copy.route;
   }
 }
 
-const PATTERN_SYNTAX = /[:*(){}?+\\]/g;
+// Per original route, the copies an index made of it under includes.
+type Copies = Map<
+  Route,
+  {
+    prefix: string;
+    chain: readonly Dependency[];
+    middleware: readonly Middleware[];
+    route: Route;
+  }[]
+>;
 
-// A copy of `route` under `prefix`, with `dependencies` run before its own:
-// templates are re-compiled with the prefix in front; a raw URLPattern gets
-// it in its pathname.
+function same(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
+}
+
+// A copy of `route` under `prefix`, with `dependencies` and `middleware` run
+// before its own: templates are re-compiled with the prefix in front; a raw
+// URLPattern gets it in its pathname.
 function withPrefix(
   route: Route,
   prefix: string,
   dependencies: readonly Dependency[] = [],
   middleware: readonly Middleware[] = [],
 ): Route {
-  const source = SOURCES.get(route)!;
+  const source = route[SOURCE];
   const path: RoutePath = source instanceof URLPattern
     ? new URLPattern({
-      pathname: prefix.replace(PATTERN_SYNTAX, "\\$&") + source.pathname,
+      pathname: escapePattern(prefix) + source.pathname,
     })
     : prefix + source;
   let options = dependencies.length === 0 ? route.options : {
@@ -741,25 +387,11 @@ function withPrefix(
     dependencies: [...dependencies, ...route.dependencies],
   };
   if (middleware.length > 0) {
-    options = {
-      ...options,
-      middleware: [...middleware, ...route.middleware],
-    };
+    options = { ...options, middleware: [...middleware, ...route.middleware] };
   }
   return route instanceof WebSocketRoute
     ? new WebSocketRoute(path, options, route.handler)
     : new HttpRoute([...route.methods], path, options, route.handler);
-}
-
-// Any registration anywhere invalidates every router's index: routers can be
-// included into each other, and routes added after inclusion still count.
-let generation = 0;
-const ENTRIES = new WeakMap<Router, Entry[]>();
-const DEPENDENCIES = new WeakMap<Router, readonly Dependency[]>();
-const MIDDLEWARE = new WeakMap<Router, Middleware[]>();
-
-function entriesOf(router: Router): readonly Entry[] {
-  return ENTRIES.get(router)!;
 }
 
 function assertPrefix(prefix: unknown, what: string): string {
@@ -780,16 +412,6 @@ function assertPrefix(prefix: unknown, what: string): string {
     );
   }
   return prefix;
-}
-
-function includes(router: Router, target: Router): boolean {
-  for (const entry of entriesOf(router)) {
-    if (
-      entry.kind === "include" &&
-      (entry.router === target || includes(entry.router, target))
-    ) return true;
-  }
-  return false;
 }
 
 /**
@@ -819,9 +441,16 @@ function includes(router: Router, target: Router): boolean {
  */
 export class Router {
   #entries: Entry[] = [];
-  #middleware: Middleware[] = [];
   #prefix: string;
+  #dependencies: readonly Dependency[];
+  // Run after routing for this router's routes (see use()); replaced, never
+  // changed in place, as route copies are kept by the list they were made
+  // with. (An App keeps its own, run before routing, elsewhere.)
+  #middleware: readonly Middleware[] = [];
+  // Built on first use after a change of this router or of one it includes.
   #index: RouterIndex | null = null;
+  // The routers that include this one, whose index a change here outdates.
+  #includedBy: Router[] = [];
 
   /**
    * Creates a router.
@@ -833,9 +462,7 @@ export class Router {
     this.#prefix = assertPrefix(options.prefix ?? "", "create Router");
     const dependencies = options.dependencies ?? [];
     checkDeclarations(undefined, dependencies, null, "create Router");
-    ENTRIES.set(this, this.#entries);
-    DEPENDENCIES.set(this, dependencies);
-    MIDDLEWARE.set(this, this.#middleware);
+    this.#dependencies = dependencies;
   }
 
   /**
@@ -871,16 +498,82 @@ export class Router {
         "Cannot add middleware: expected a function (conn, next) => Response | void",
       );
     }
-    this.#middleware.push(middleware);
-    generation++;
+    this.#middleware = [...this.#middleware, middleware];
+    this.#changed();
     return this;
   }
 
   #current(): RouterIndex {
-    if (this.#index === null || this.#index.generation !== generation) {
-      this.#index = new RouterIndex(this, generation);
+    let index = this.#index;
+    if (index === null) {
+      index = new RouterIndex(this.#previous);
+      this.#flatten(index, "", [], []);
+      this.#index = index;
+      this.#previous = null;
     }
-    return this.#index;
+    return index;
+  }
+
+  // The last index built, whose copies of included routes a rebuild keeps.
+  #previous: RouterIndex | null = null;
+
+  // This router changed: its index, and that of every router including it,
+  // is rebuilt on next use.
+  #changed(): void {
+    if (this.#index !== null) {
+      this.#previous = this.#index;
+      this.#index = null;
+    }
+    for (const parent of this.#includedBy) parent.#changed();
+  }
+
+  // Adds what this router serves to `index`, under `prefix`; `outer` are
+  // the dependencies of everything above it (app, includes),
+  // `outerMiddleware` the middleware of the routers above it.
+  #flatten(
+    index: RouterIndex,
+    prefix: string,
+    outer: readonly Dependency[],
+    outerMiddleware: readonly Middleware[],
+  ): void {
+    const chain = outer.length === 0
+      ? this.#dependencies
+      : [...outer, ...this.#dependencies];
+    const middleware = outerMiddleware.length === 0
+      ? this.#middleware
+      : [...outerMiddleware, ...this.#middleware];
+    for (const entry of this.#entries) {
+      if (entry.kind === "include") {
+        entry.router.#flatten(index, prefix + entry.prefix, [
+          ...chain,
+          ...entry.dependencies,
+        ], middleware);
+      } else if (entry.kind === "mount") {
+        index.addMount(
+          prefix === "" ? entry.mount : {
+            prefix: prefix + entry.mount.prefix,
+            handler: entry.mount.handler,
+          },
+        );
+      } else {
+        index.addRoute(
+          prefix === "" && chain.length === 0 && middleware.length === 0
+            ? entry.route
+            : index.copyOf(entry.route, prefix, chain, middleware),
+        );
+      }
+    }
+  }
+
+  // Whether this router includes `target`, directly or not.
+  #includes(target: Router): boolean {
+    for (const entry of this.#entries) {
+      if (
+        entry.kind === "include" &&
+        (entry.router === target || entry.router.#includes(target))
+      ) return true;
+    }
+    return false;
   }
 
   /** Every route served, with prefixes applied, in registration order. */
@@ -904,7 +597,7 @@ export class Router {
       kind: "route",
       route: this.#prefix === "" ? route : withPrefix(route, this.#prefix),
     });
-    generation++;
+    this.#changed();
     return this;
   }
 
@@ -923,7 +616,7 @@ export class Router {
       throw new TypeError("Cannot include: expected a Router");
     }
     const prefix = assertPrefix(options.prefix ?? "", "include router");
-    if (router === this || includes(router, this)) {
+    if (router === this || router.#includes(this)) {
       throw new TypeError(
         "Cannot include router: it includes this router already, which would make a cycle",
       );
@@ -936,7 +629,8 @@ export class Router {
       prefix: this.#prefix + prefix,
       dependencies,
     });
-    generation++;
+    router.#includedBy.push(this);
+    this.#changed();
     return this;
   }
 
@@ -980,7 +674,7 @@ export class Router {
       kind: "mount",
       mount: { prefix: this.#prefix + prefix, handler },
     });
-    generation++;
+    this.#changed();
     return this;
   }
 
@@ -1303,7 +997,7 @@ export class Router {
   allowedMethods(pathname: string): string[] {
     const methods = new Set<string>();
     for (const route of this.#current().routes) {
-      if (route instanceof HttpRoute && COMPILED.get(route)!.match(pathname)) {
+      if (route instanceof HttpRoute && route[COMPILED].match(pathname)) {
         for (const method of route.methods) methods.add(method);
       }
     }
@@ -1334,7 +1028,7 @@ export class Router {
     const route = this.routeNamed(name);
     const given = Object.keys(params);
     if (route === undefined) throw new NoMatchFound(name, given);
-    const compiled = COMPILED.get(route)!;
+    const compiled = route[COMPILED];
     const expected = compiled.params;
     if (
       given.length !== expected.length ||

@@ -5,6 +5,7 @@
  * @module
  */
 import type { App } from "./app.ts";
+import { listenForSignals, raiseSignal } from "./_deno.ts";
 
 /**
  * Options of {@linkcode shutdownOnSignals}.
@@ -71,31 +72,18 @@ export function shutdownOnSignals(
   app: App,
   options: ShutdownOnSignalsOptions = {},
 ): () => void {
-  const signals = options.signals ?? DEFAULT_SIGNALS;
   let started = false;
-  const listeners = signals.map((signal) => {
-    const listener = () => {
+  const remove = listenForSignals(
+    options.signals ?? DEFAULT_SIGNALS,
+    (signal) => {
       if (started) return; // another isolate re-raised it: already on it
       started = true;
       shutDown(app, options).finally(() => {
         remove();
-        Deno.kill(Deno.pid, signal);
+        raiseSignal(signal);
       });
-    };
-    return [signal, listener] as const;
-  });
-  function remove(): void {
-    for (const [name, fn] of listeners) {
-      try {
-        Deno.removeSignalListener(name, fn);
-      } catch {
-        // already removed
-      }
-    }
-  }
-  for (const [signal, listener] of listeners) {
-    Deno.addSignalListener(signal, listener);
-  }
+    },
+  );
   return remove;
 }
 

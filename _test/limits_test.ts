@@ -381,7 +381,6 @@ Deno.test("rateLimit over a real socket: Deno's client sees 1008 after the bucke
   const lines: string[] = [];
   const app = new App({
     rateLimit: { messages: 2, perSeconds: 60 },
-    accessLog: true,
     logger: { ...captureLogger(), info: (line) => lines.push(String(line)) },
   });
   app.websocket("/ws", async (ws) => {
@@ -419,9 +418,12 @@ Deno.test("rateLimit over a real socket: Deno's client sees 1008 after the bucke
     await until(() => lines.length === 1, "the access log line");
     assert.match(
       lines[0],
-      /^WebSocket \/ws closed 1008 "Rate limit exceeded" /,
+      /^WebSocket session ended: "\/ws" code 1008 "Rate limit exceeded" after \d+ ms/,
     );
-    assert.match(lines[0], / in 2\/2B out 2\/2B$/);
+    assert.match(
+      lines[0],
+      /, in 2 messages \(2 B\), out 2 messages \(2 B\)$/,
+    );
   } finally {
     await server.shutdown();
   }

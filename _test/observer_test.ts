@@ -165,13 +165,13 @@ Deno.test("An observer that throws is logged, and the connection goes on", async
   assert.match(String(logger.errors[0][0]), /connection observer/);
 });
 
-Deno.test("accessLog writes a line for every refused handshake and every closed session", async () => {
+Deno.test("A logger with info gets a line for every refused handshake and every ended session", async () => {
   const lines: string[] = [];
   const logger = {
     ...captureLogger(),
     info: (line: unknown) => lines.push(String(line)),
   };
-  const app = new App({ logger, accessLog: true, maxConnectionsPerClient: 1 });
+  const app = new App({ logger, maxConnectionsPerClient: 1 });
   app.websocket("/ws/{room}", async (ws) => {
     await ws.accept();
     for await (const text of ws.iterText()) await ws.sendText(text);
@@ -186,15 +186,47 @@ Deno.test("accessLog writes a line for every refused handshake and every closed 
   await client.websocketConnect("/no").catch(() => {});
   await app.shutdown();
   assert.equal(lines.length, 3, lines.join("\n"));
-  assert.match(lines[0], /^WebSocket \/ws\/\{room\} refused 429 \d+\.\dms$/);
+  assert.equal(
+    lines[0],
+    'WebSocket handshake refused: "/ws/{room}" ("/ws/b"): 429 (too many connections from this client)',
+  );
   assert.match(
     lines[1],
-    /^WebSocket \/ws\/\{room\} closed 1000 "" \d+\.\dms in 1\/3B out 1\/3B$/,
+    /^WebSocket session ended: "\/ws\/\{room\}" \("\/ws\/a"\) code 1000 after \d+ ms, in 1 message \(3 B\), out 1 message \(3 B\)$/,
   );
-  assert.match(
+  assert.equal(
     lines[2],
-    /^WebSocket \/no refused 403 close 4003 "private" \d+\.\dms$/,
+    'WebSocket handshake refused: "/no": 403 (close 4003 "private")',
   );
+});
+
+Deno.test("A handshake that middleware answers gets its access log line", async () => {
+  const lines: string[] = [];
+  const logger = {
+    ...captureLogger(),
+    info: (line: unknown) => lines.push(String(line)),
+  };
+  const app = new App({ logger });
+  app.use((conn) => {
+    if (conn.headers.get("x-key") !== "k") {
+      return new Response("no key", { status: 401 });
+    }
+  });
+  app.websocket("/ws", {
+    middleware: [(conn) => {
+      if (conn.queryParams.has("deny")) {
+        return new Response(null, { status: 451 });
+      }
+    }],
+  }, (ws) => ws.accept());
+  const client = new TestClient(app);
+  await client.websocketConnect("/ws").catch(() => {});
+  await client.websocketConnect("/ws?deny", { headers: { "x-key": "k" } })
+    .catch(() => {});
+  assert.deepEqual(lines, [
+    'WebSocket handshake refused: "/ws": 401 (denied by middleware)',
+    'WebSocket handshake refused: "/ws": 451 (denied by middleware)',
+  ]);
 });
 
 Deno.test("App.observe() added while connections are open keeps counting them against the limits", async () => {
