@@ -7,7 +7,11 @@
 export interface Converter {
   /** The regular expression for one value (no capturing groups). */
   readonly regex: string;
-  /** Turns the decoded text into the value handlers see. */
+  /**
+   * Turns the decoded text into the value handlers see; `undefined` when
+   * the text matched the regex but has no such value (the path does not
+   * match).
+   */
   convert(text: string): unknown;
   /** Turns a value back into path text, or throws a `TypeError`. */
   format(value: unknown, name: string): string;
@@ -45,7 +49,13 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = {
   },
   int: {
     regex: "[0-9]+",
-    convert: (text) => Number(text),
+    // Beyond 2^53 a number is no longer the integer written: 9007199254740993
+    // would reach the handler as ...992, another id. Refused, as Query(int)
+    // and urlPathFor() refuse it.
+    convert(text) {
+      const n = Number(text);
+      return Number.isSafeInteger(n) ? n : undefined;
+    },
     format(value, name) {
       const n = typeof value === "bigint" ? value : Number(value);
       if (
@@ -58,7 +68,13 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = {
   },
   float: {
     regex: "[0-9]+(?:\\.[0-9]+)?",
-    convert: (text) => Number(text),
+    // Digits past what a double holds round, as floats do; more than 308 of
+    // them overflow to Infinity, which is refused (no match), as Query(float)
+    // and urlPathFor() refuse it.
+    convert(text) {
+      const n = Number(text);
+      return Number.isFinite(n) ? n : undefined;
+    },
     format(value, name) {
       const n = Number(value);
       if (!Number.isFinite(n) || n < 0 || typeof value === "boolean") {
@@ -262,7 +278,9 @@ function convertGroups(
         return null; // a malformed escape cannot match
       }
     }
-    values[name] = converter.convert(text);
+    const value = converter.convert(text);
+    if (value === undefined) return null;
+    values[name] = value;
   }
   return values;
 }

@@ -71,8 +71,15 @@ export interface Logger {
 export interface AppOptions {
   /** Bytes; a larger incoming message closes the socket with 1009. @default {1048576} */
   maxMessageSize?: number;
-  /** Messages received but not yet read by the handler; one more closes with 1008. @default {1024} */
+  /** Messages received but not yet read by the handler; one more closes with 1008. @default {65536} */
   maxQueuedMessages?: number;
+  /**
+   * Memory, in bytes, that messages received but not yet read by the handler
+   * may hold; more closes with 1008. A text counts 2 bytes per UTF-16 code
+   * unit plus 32, bytes their length plus 224 (what V8 holds around them).
+   * @default {4194304}
+   */
+  maxQueuedBytes?: number;
   /** Seconds without a pong before Deno closes the socket; 0 disables. @default {120} */
   idleTimeout?: number;
   /** Bytes buffered for a client before `send*()` waits for it to drain. @default {1048576} */
@@ -302,6 +309,7 @@ export class App extends Router {
   ) => Promise<Response>;
   #maxMessageSize: number;
   #maxQueuedMessages: number;
+  #maxQueuedBytes: number;
   #idleTimeout: number;
   #sendHighWaterMark: number;
   /**
@@ -345,6 +353,7 @@ export class App extends Router {
     super({ dependencies: options.dependencies });
     positiveInteger("maxMessageSize", options.maxMessageSize);
     positiveInteger("maxQueuedMessages", options.maxQueuedMessages);
+    positiveInteger("maxQueuedBytes", options.maxQueuedBytes);
     positiveInteger("sendHighWaterMark", options.sendHighWaterMark);
     if (
       options.idleTimeout !== undefined &&
@@ -355,7 +364,8 @@ export class App extends Router {
       );
     }
     this.#maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
-    this.#maxQueuedMessages = options.maxQueuedMessages ?? 1024;
+    this.#maxQueuedMessages = options.maxQueuedMessages ?? 65_536;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
     this.#idleTimeout = options.idleTimeout ?? 120;
     this.#sendHighWaterMark = options.sendHighWaterMark ?? 1024 * 1024;
     this.#upgrade = options.upgrade ?? denoUpgrade();
@@ -617,6 +627,7 @@ export class App extends Router {
       upgrade: context.upgrade ?? this.#upgrade,
       maxMessageSize: options.maxMessageSize ?? this.#maxMessageSize,
       maxQueuedMessages: options.maxQueuedMessages ?? this.#maxQueuedMessages,
+      maxQueuedBytes: options.maxQueuedBytes ?? this.#maxQueuedBytes,
       idleTimeout: options.idleTimeout ?? this.#idleTimeout,
       sendHighWaterMark: this.#sendHighWaterMark,
       respond(handshake) {

@@ -134,8 +134,10 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
   dependencies?: readonly Dependency[];
   /** Bytes; a larger message closes with 1009. @default {1048576} */
   maxMessageSize?: number;
-  /** Unread messages; one more closes with 1008. @default {1024} */
+  /** Unread messages; one more closes with 1008. @default {65536} */
   maxQueuedMessages?: number;
+  /** Memory unread messages may hold, in bytes; more closes with 1008. @default {4194304} */
+  maxQueuedBytes?: number;
   /** Seconds without a pong before the socket closes; 0 disables. @default {120} */
   idleTimeout?: number;
   /** Which origins may connect; overrides the app's `allowedOrigins`. */

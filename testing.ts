@@ -169,6 +169,7 @@ let createSession: (
 const NO_LIMITS = {
   maxMessageSize: Infinity,
   maxQueuedMessages: Infinity,
+  maxQueuedBytes: Infinity,
   sendHighWaterMark: Infinity,
 };
 

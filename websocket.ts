@@ -493,8 +493,10 @@ export interface WebSocketInit extends HTTPConnectionInit {
   respond: (handshake: WebSocketHandshake) => void;
   /** Bytes; a larger message closes with 1009. @default {1048576} */
   maxMessageSize?: number;
-  /** Unread messages; one more closes with 1008. @default {1024} */
+  /** Unread messages; one more closes with 1008. @default {65536} */
   maxQueuedMessages?: number;
+  /** Memory unread messages may hold, in bytes; more closes with 1008. @default {4194304} */
+  maxQueuedBytes?: number;
   /** Bytes buffered before `send*()` waits. @default {1048576} */
   sendHighWaterMark?: number;
   /** Seconds; passed to `upgrade`. */
@@ -695,17 +697,20 @@ let lastLimits: DriverLimits | undefined;
 
 function limitsOf(init: WebSocketInit): DriverLimits {
   const maxMessageSize = init.maxMessageSize ?? 1024 * 1024;
-  const maxQueuedMessages = init.maxQueuedMessages ?? 1024;
+  const maxQueuedMessages = init.maxQueuedMessages ?? 65_536;
+  const maxQueuedBytes = init.maxQueuedBytes ?? 4 * 1024 * 1024;
   const sendHighWaterMark = init.sendHighWaterMark ?? 1024 * 1024;
   const last = lastLimits;
   if (
     last !== undefined && last.maxMessageSize === maxMessageSize &&
     last.maxQueuedMessages === maxQueuedMessages &&
+    last.maxQueuedBytes === maxQueuedBytes &&
     last.sendHighWaterMark === sendHighWaterMark
   ) return last;
   return lastLimits = Object.freeze({
     maxMessageSize,
     maxQueuedMessages,
+    maxQueuedBytes,
     sendHighWaterMark,
   });
 }
@@ -1384,8 +1389,9 @@ export class WebSocket extends HTTPConnection {
       driver.end(code, reason);
       return;
     }
-    // Closing after the client has gone is harmless: nothing to send.
-    if (driver.ended === null) driver.socket!.close(code, reason);
+    // Closing after the client has gone is harmless: nothing to send. (The
+    // driver makes a close on a socket still connecting once it opens.)
+    if (driver.ended === null) driver.close(code, reason);
   }
 
   // Sends at once when the buffer is under the high-water mark (no async

@@ -28,6 +28,7 @@ class BufferingSocket implements WebSocketLike {
 const limits = (sendHighWaterMark: number) => ({
   maxMessageSize: 1 << 20,
   maxQueuedMessages: 16,
+  maxQueuedBytes: 1 << 20,
   sendHighWaterMark,
 });
 
