@@ -80,6 +80,18 @@ for (const server of ["raw", "wsapi", "hono"]) {
       );
       assert.ok(broadcast.deliveriesPerSecond > 0);
       assert.ok(broadcast.p99Ms >= broadcast.p50Ms);
+      // Far under what the server fans out: everything arrives.
+      const overload = await load(
+        port,
+        pid,
+        "overload",
+        "--connections=10",
+        "--rate=50",
+      );
+      assert.equal(overload.sent, 10);
+      assert.equal(overload.deliveredShare, 1);
+      assert.equal(overload.connectionsLost, 0);
+      assert.ok(overload.serverPeakRss > 0);
     });
   });
 }

@@ -17,6 +17,7 @@ const { values } = parseArgs({
     connections: { type: "string" },
     pid: { type: "string" },
     headers: { type: "string", default: "minimal" },
+    rate: { type: "string", default: "1000" },
   },
 });
 
@@ -321,12 +322,101 @@ async function broadcast() {
   return result;
 }
 
+// The server's peak RSS so far (VmHWM), in bytes, from /proc (Linux only).
+async function peakRss(pid: number): Promise<number | undefined> {
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] })
+    .output().catch(() => undefined);
+  if (out === undefined || !out.success) return undefined;
+  const line = new TextDecoder().decode(out.stdout).split("\n")
+    .find((entry) => entry.startsWith("VmHWM:"));
+  return line === undefined ? undefined : Number(line.split(/\s+/)[1]) * 1024;
+}
+
+/**
+ * (F) Overload: 500 clients in one room, one of them sending 64-byte
+ * messages at a fixed rate (1,000/s) for the whole window, whatever the
+ * server's pace: past what one core fans out. Afterwards the clients get
+ * up to 10 s to receive what is still on its way. The share of the
+ * deliveries owed (sent x members) that arrived, the connections the server
+ * closed or dropped, and the server's peak RSS.
+ */
+async function overload() {
+  const n = Number(values.connections ?? 500);
+  const rate = Number(values.rate);
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < n; i += 100) {
+    sockets.push(
+      ...await Promise.all(
+        Array.from({ length: Math.min(100, n - i) }, () => open("/broadcast")),
+      ),
+    );
+  }
+  await sleep(300); // every server has registered its members
+  let delivered = 0;
+  let lost = 0;
+  const closes: Record<string, number> = {};
+  let finishing = false;
+  for (const socket of sockets) {
+    socket.onmessage = () => delivered++;
+    socket.onclose = (event) => {
+      if (finishing) return;
+      lost++;
+      const key = `${event.code} ${event.reason}`.trim();
+      closes[key] = (closes[key] ?? 0) + 1;
+    };
+  }
+  const sender = sockets[0];
+  const before = serverPid === undefined ? undefined : await peakRss(serverPid);
+  let sent = 0;
+  const result = await window(async () => {
+    // In 10 ms ticks, catching up on the schedule if a tick came late: the
+    // rate holds whatever the server does.
+    const started = performance.now();
+    const total = Math.round(rate * SECONDS);
+    while (sent < total) {
+      const due = Math.min(
+        total,
+        Math.floor((performance.now() - started) / 1000 * rate),
+      );
+      for (; sent < due; sent++) {
+        if (sender.readyState !== WebSocket.OPEN) break;
+        sender.send(String(sent).padEnd(64, "."));
+      }
+      if (sender.readyState !== WebSocket.OPEN) break;
+      await sleep(10);
+    }
+    return {};
+  });
+  const owed = sent * n;
+  const deadline = Date.now() + 10_000;
+  // Done when all has arrived, or nothing more arrives for a second.
+  while (delivered < owed && Date.now() < deadline) {
+    const last = delivered;
+    await sleep(1000);
+    if (delivered === last) break;
+  }
+  const peak = serverPid === undefined ? undefined : await peakRss(serverPid);
+  finishing = true;
+  for (const socket of sockets) socket.onmessage = null;
+  await closeAll(sockets);
+  return {
+    ...result,
+    sent,
+    deliveredShare: owed === 0 ? 0 : delivered / owed,
+    connectionsLost: lost,
+    closes,
+    serverPeakRss: peak,
+    serverRssBefore: before,
+  };
+}
+
 const workloads: Record<string, () => Promise<object>> = {
   echo,
   latency,
   connect,
   idle,
   broadcast,
+  overload,
 };
 const run = workloads[values.workload ?? ""];
 if (run === undefined) {
