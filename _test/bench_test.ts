@@ -61,6 +61,8 @@ for (const server of ["raw", "wsapi", "hono"]) {
       assert.ok(0 < latency.p50Ms && latency.p50Ms <= latency.p99Ms);
       const connect = await load(port, pid, "connect");
       assert.ok(connect.connectionsPerSecond > 0);
+      const rawClient = await load(port, pid, "connect", "--client=raw");
+      assert.ok(rawClient.connectionsPerSecond > 0);
       const idle = await load(port, pid, "idle", "--connections=200");
       assert.equal(idle.connections, 200);
       assert.ok(idle.rss > 0);

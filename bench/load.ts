@@ -18,6 +18,8 @@ const { values } = parseArgs({
     pid: { type: "string" },
     headers: { type: "string", default: "minimal" },
     rate: { type: "string", default: "1000" },
+    client: { type: "string", default: "deno" },
+    concurrency: { type: "string", default: "16" },
   },
 });
 
@@ -183,7 +185,10 @@ async function latency() {
   return result;
 }
 
-/** (C) Connection rate: handshake, one echo, close; 16 at a time. */
+/**
+ * (C) Connection rate: handshake, one echo, close; 16 at a time. With
+ * `--client=raw` each cycle goes over raw TCP (see rawCycle).
+ */
 async function connect() {
   let done = 0;
   let stop = false;
@@ -198,10 +203,20 @@ async function connect() {
       };
       socket.onerror = () => reject(new Error("connection failed"));
     });
+  const raw = values.client === "raw";
+  if (!raw && values.client !== "deno") {
+    throw new Error(`--client must be deno or raw, got "${values.client}"`);
+  }
   const worker = async () => {
-    while (!stop) await cycle();
+    const buffer = new Uint8Array(4096);
+    while (!stop) {
+      if (raw) {
+        await rawCycle(buffer);
+        done++;
+      } else await cycle();
+    }
   };
-  const workers = Array.from({ length: 16 }, worker);
+  const workers = Array.from({ length: Number(values.concurrency) }, worker);
   await sleep(WARMUP * 1000);
   const result = await window(async () => {
     const from = done;
@@ -211,6 +226,67 @@ async function connect() {
   stop = true;
   await Promise.all(workers);
   return result;
+}
+
+// The raw client of (C): a handshake written as one precomputed request,
+// the echo's frame pipelined behind it, then a close. It does not check
+// Sec-WebSocket-Accept or parse more than it must, so that it costs far less
+// per connection than Deno's WebSocket and the server's core is the limit.
+const port = Number(base.slice(base.lastIndexOf(":") + 1));
+const RAW_REQUEST = (() => {
+  const head = new TextEncoder().encode(
+    `GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+      `Sec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  // A masked text frame (mask 0: the payload as is) and a close frame.
+  const payload = new TextEncoder().encode(PAYLOAD);
+  const frame = new Uint8Array(6 + payload.length);
+  frame[0] = 0x81;
+  frame[1] = 0x80 | payload.length;
+  frame.set(payload, 6);
+  const request = new Uint8Array(head.length + frame.length);
+  request.set(head);
+  request.set(frame, head.length);
+  return request;
+})();
+const RAW_CLOSE = new Uint8Array([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+// The 101 head ends with CRLF CRLF; the echo (2 + 64 bytes) follows it.
+const ECHO_SIZE = 2 + PAYLOAD.length;
+
+async function rawCycle(buffer: Uint8Array): Promise<void> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(RAW_REQUEST);
+    let length = 0;
+    let headEnd = -1;
+    while (headEnd === -1 || length < headEnd + ECHO_SIZE) {
+      const n = await conn.read(buffer.subarray(length));
+      if (n === null) throw new Error("connection closed before the echo");
+      length += n;
+      if (headEnd === -1) {
+        for (let i = 3; i < length; i++) {
+          if (
+            buffer[i] === 10 && buffer[i - 1] === 13 && buffer[i - 2] === 10 &&
+            buffer[i - 3] === 13
+          ) {
+            headEnd = i + 1;
+            break;
+          }
+        }
+      }
+    }
+    if (buffer[9] !== 0x31 || buffer[10] !== 0x30 || buffer[11] !== 0x31) {
+      throw new Error("the server did not answer 101");
+    }
+    await conn.write(RAW_CLOSE);
+    // The server's close frame, then the end of the connection.
+    while (await conn.read(buffer) !== null) {
+      // drained
+    }
+  } finally {
+    conn.close();
+  }
 }
 
 async function serverStats(): Promise<

@@ -10,6 +10,8 @@
 //   deno task bench --servers=raw,wsapi --workloads=echo,latency --rounds=5
 //   deno task bench --workloads=idle --headers=browser   clients send 14 headers
 //   deno task bench --workloads=overload --members=50 --rate=200 --seconds=1   a small smoke run
+//   deno task bench --workloads=connect --connect-client=deno --load-processes=3
+//                                 (C) with Deno's own client, from 3 processes
 import { parseArgs } from "node:util";
 import { type SpawnedServer, spawnServer } from "./_spawn.ts";
 
@@ -27,6 +29,8 @@ const { values } = parseArgs({
     json: { type: "string" },
     headers: { type: "string", default: "minimal" },
     members: { type: "string", default: "500" },
+    "connect-client": { type: "string", default: "raw" },
+    "load-processes": { type: "string", default: "1" },
     rate: { type: "string", default: "1000" },
   },
 });
@@ -48,6 +52,8 @@ interface Workload {
   seconds?: number;
   /** Options for the load generator. */
   extra?: string[];
+  /** Load generators run side by side; their rates add up. @default {1} */
+  processes?: number;
   /**
    * A rate, and the figure that gets the server's CPU time per unit of it:
    * the server's own cost, which holds even when the load generator is the
@@ -78,13 +84,20 @@ const CATALOGUE: Record<string, Workload> = {
     rounds: FULL && values.rounds === undefined ? 9 : ROUNDS,
   },
   connect: {
-    title: "(C) connection rate: handshake + one echo + close, 16 at a time",
+    title: `(C) connection rate: handshake + one echo + close, 16 at a time, ${
+      values["connect-client"]
+    } client x ${values["load-processes"]} process(es)`,
     figures: [
       ["connectionsPerSecond", "connections/s", "", true],
       ["cpuPerConnection", "server CPU/conn", "µs", false],
     ],
     rounds: ROUNDS,
     cost: ["connectionsPerSecond", "cpuPerConnection"],
+    // The raw client costs a fraction of Deno's per connection, so that the
+    // server's core, not the load generator, is the limit (see load.ts);
+    // with more cores, more processes.
+    extra: [`--client=${values["connect-client"]}`],
+    processes: Number(values["load-processes"]),
   },
   idle: {
     title: `(D) idle connections (${
@@ -194,7 +207,17 @@ async function measure(name: string, workload: string) {
   for (const { n, extra } of runs) {
     const server = await startServer(name);
     try {
-      const figures = await load(server, workload, extra);
+      const processes = CATALOGUE[workload].processes ?? 1;
+      const figures = processes === 1
+        ? await load(server, workload, extra)
+        : combine(
+          await Promise.all(
+            Array.from(
+              { length: processes },
+              () => load(server, workload, extra),
+            ),
+          ),
+        );
       if (workload === "idle") {
         result[`rssPerConnection${n}`] = figures.rssPerConnection / 1024;
         result[`oldRssPerConnection${n}`] = figures.oldRssPerConnection / 1024;
@@ -210,6 +233,17 @@ async function measure(name: string, workload: string) {
     }
   }
   return result;
+}
+
+// Side-by-side load generators: rates and load CPU add up; each measured
+// the server over nearly the same window, so its CPU is their mean.
+function combine(runs: Record<string, number>[]): Record<string, number> {
+  const sum = (key: string) => runs.reduce((total, run) => total + run[key], 0);
+  return {
+    connectionsPerSecond: sum("connectionsPerSecond"),
+    loadCpu: sum("loadCpu"),
+    serverCpu: sum("serverCpu") / runs.length,
+  };
 }
 
 function median(values: number[]): number {
