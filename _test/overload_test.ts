@@ -163,3 +163,31 @@ Deno.test("The in-memory test client meets the same default queue bounds as a re
   assert.ok(error instanceof WebSocketDisconnect);
   assert.equal(error.code, 1008);
 });
+
+Deno.test("maxQueuedBytes on a route overrides the app's", async () => {
+  const app = new App({ maxQueuedBytes: 1024 * 1024 });
+  const ends: { code: number; reason: string }[] = [];
+  const handler = async (ws: Connection) => {
+    await ws.accept();
+    ends.push(await ws.closed); // never reads
+  };
+  app.websocket("/small", { maxQueuedBytes: 1000 }, handler);
+  app.websocket("/app", handler);
+  const client = new TestClient(app);
+  // A 400-character text counts 832 bytes: the second passes 1000.
+  const text = "z".repeat(400);
+  for (const path of ["/small", "/app"]) {
+    await using session = await client.websocketConnect(path);
+    await session.sendText(text);
+    await session.sendText(text);
+    if (path === "/small") {
+      const error = await session.receiveText().catch((e) => e);
+      assert.ok(error instanceof WebSocketDisconnect);
+      assert.equal(error.code, 1008);
+    }
+  }
+  assert.deepEqual(ends, [
+    { code: 1008, reason: "Too many unread bytes" },
+    { code: 1000, reason: "" },
+  ]);
+});
