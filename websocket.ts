@@ -872,8 +872,9 @@ function wrongKind(action: string, kind: Kind, item: Inbound): TypeError {
  * response). The typed helpers are thin wrappers over the two.
  *
  * - Closing (or returning) before `accept()` refuses the handshake with 403.
- * - Incoming messages queue until read: more than `maxQueuedMessages` unread
- *   closes with 1008, one larger than `maxMessageSize` closes with 1009.
+ * - Incoming messages queue until read: more than `maxQueuedMessages` unread,
+ *   or more memory than `maxQueuedBytes`, closes with 1008; one larger than
+ *   `maxMessageSize` closes with 1009.
  * - `send*()` waits while more than `sendHighWaterMark` bytes are buffered.
  * - Once the client has gone, the typed helpers throw
  *   `WebSocketDisconnect(code, reason)`, sends included.
