@@ -3,7 +3,8 @@
 // dependency, an accept() not awaited), and path numbers a double cannot
 // hold.
 import assert from "node:assert/strict";
-import { App, Depends } from "../mod.ts";
+import { App, Depends, WebSocketDisconnect } from "../mod.ts";
+import { TestClient } from "../testing.ts";
 import { OPCODE, rawHandshake, readFrames, sendFrame } from "./_raw_client.ts";
 import { captureLogger } from "./_transports.ts";
 
@@ -208,4 +209,16 @@ Deno.test("A {x:float} path that overflows to Infinity does not match; long deci
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("An accept() not awaited, then a return: the in-memory client gets close 1000 too", async () => {
+  const app = new App();
+  app.websocket("/ws", (ws) => {
+    void ws.accept();
+  });
+  const session = await new TestClient(app).websocketConnect("/ws");
+  const error = await session.receiveText().catch((e) => e);
+  assert.ok(error instanceof WebSocketDisconnect, String(error));
+  assert.equal(error.code, 1000);
+  await session.close();
 });
