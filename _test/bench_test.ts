@@ -94,6 +94,16 @@ for (const server of ["raw", "wsapi", "hono"]) {
       assert.equal(overload.deliveredShare, 1);
       assert.equal(overload.connectionsLost, 0);
       assert.ok(overload.serverPeakRss > 0);
+      const rawMembers = await load(
+        port,
+        pid,
+        "overload",
+        "--connections=10",
+        "--rate=50",
+        "--client=raw",
+      );
+      assert.equal(rawMembers.deliveredShare, 1);
+      assert.equal(rawMembers.connectionsLost, 0);
     });
   });
 }

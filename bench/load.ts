@@ -419,21 +419,46 @@ async function peakRss(pid: number): Promise<number | undefined> {
 async function overload() {
   const n = Number(values.connections ?? 500);
   const rate = Number(values.rate);
+  const raw = values.client === "raw";
+  if (!raw && values.client !== "deno") {
+    throw new Error(`--client must be deno or raw, got "${values.client}"`);
+  }
+  // The sender is always a Deno WebSocket; with --client=raw the other
+  // members are raw TCP (see RawMember).
   const sockets: WebSocket[] = [];
+  const members: RawMember[] = [];
   for (let i = 0; i < n; i += 100) {
-    sockets.push(
-      ...await Promise.all(
-        Array.from({ length: Math.min(100, n - i) }, () => open("/broadcast")),
-      ),
-    );
+    const size = Math.min(100, n - i);
+    if (raw && i > 0) {
+      members.push(
+        ...await Promise.all(
+          Array.from({ length: size }, () => RawMember.open("/broadcast")),
+        ),
+      );
+    } else if (raw) {
+      sockets.push(await open("/broadcast"));
+      members.push(
+        ...await Promise.all(
+          Array.from({ length: size - 1 }, () => RawMember.open("/broadcast")),
+        ),
+      );
+    } else {
+      sockets.push(
+        ...await Promise.all(
+          Array.from({ length: size }, () => open("/broadcast")),
+        ),
+      );
+    }
   }
   await sleep(300); // every server has registered its members
-  let delivered = 0;
+  let received = 0;
+  const delivered = () =>
+    members.reduce((total, member) => total + member.messages, received);
   let lost = 0;
   const closes: Record<string, number> = {};
   let finishing = false;
   for (const socket of sockets) {
-    socket.onmessage = () => delivered++;
+    socket.onmessage = () => received++;
     socket.onclose = (event) => {
       if (finishing) return;
       lost++;
@@ -466,24 +491,108 @@ async function overload() {
   const owed = sent * n;
   const deadline = Date.now() + 10_000;
   // Done when all has arrived, or nothing more arrives for a second.
-  while (delivered < owed && Date.now() < deadline) {
-    const last = delivered;
+  while (delivered() < owed && Date.now() < deadline) {
+    const last = delivered();
     await sleep(1000);
-    if (delivered === last) break;
+    if (delivered() === last) break;
   }
   const peak = serverPid === undefined ? undefined : await peakRss(serverPid);
   finishing = true;
+  const share = owed === 0 ? 0 : delivered() / owed;
+  lost += members.filter((member) => member.ended).length;
   for (const socket of sockets) socket.onmessage = null;
-  await closeAll(sockets);
+  await Promise.all([
+    closeAll(sockets),
+    ...members.map((member) => member.stop()),
+  ]);
   return {
     ...result,
     sent,
-    deliveredShare: owed === 0 ? 0 : delivered / owed,
+    deliveredShare: share,
     connectionsLost: lost,
     closes,
     serverPeakRss: peak,
     serverRssBefore: before,
   };
+}
+
+/**
+ * A member of (F) over raw TCP: it counts the bytes after the 101 and
+ * divides by one message's frame (2 + 64 bytes; server frames are not
+ * masked), so that 500 members cost the load process a read per batch of
+ * messages rather than an event per message.
+ */
+class RawMember {
+  #conn: Deno.TcpConn;
+  #bytes = 0;
+  #stopping = false;
+  #done: Promise<void>;
+  /** Whether the server ended the connection before stop(). */
+  ended = false;
+
+  private constructor(conn: Deno.TcpConn, rest: number) {
+    this.#conn = conn;
+    this.#bytes = rest;
+    this.#done = this.#read();
+  }
+
+  /** Messages received so far. */
+  get messages(): number {
+    return Math.floor(this.#bytes / ECHO_SIZE);
+  }
+
+  static async open(path: string): Promise<RawMember> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(
+      new TextEncoder().encode(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+          `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+          `Sec-WebSocket-Version: 13\r\n\r\n`,
+      ),
+    );
+    const buffer = new Uint8Array(4096);
+    let length = 0;
+    while (true) {
+      const n = await conn.read(buffer.subarray(length));
+      if (n === null) throw new Error(`Could not open ${base}${path}`);
+      length += n;
+      const text = new TextDecoder().decode(buffer.subarray(0, length));
+      const end = text.indexOf("\r\n\r\n");
+      if (end === -1) continue;
+      if (!text.startsWith("HTTP/1.1 101")) {
+        conn.close();
+        throw new Error(
+          `Could not open ${base}${path}: ${text.split("\r\n")[0]}`,
+        );
+      }
+      return new RawMember(conn, length - end - 4);
+    }
+  }
+
+  async #read(): Promise<void> {
+    const buffer = new Uint8Array(256 * 1024);
+    try {
+      while (true) {
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        this.#bytes += n;
+      }
+    } catch {
+      // reset, or closed by stop()
+    }
+    if (!this.#stopping) this.ended = true;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    try {
+      await this.#conn.write(RAW_CLOSE);
+      this.#conn.close();
+    } catch {
+      // already gone
+    }
+    await this.#done;
+  }
 }
 
 const workloads: Record<string, () => Promise<object>> = {

@@ -10,6 +10,7 @@
 //   deno task bench --servers=raw,wsapi --workloads=echo,latency --rounds=5
 //   deno task bench --workloads=idle --headers=browser   clients send 14 headers
 //   deno task bench --workloads=overload --members=50 --rate=200 --seconds=1   a small smoke run
+//   deno task bench --workloads=overload --overload-client=deno   members as Deno WebSockets
 //   deno task bench --workloads=connect --connect-client=deno --load-processes=3
 //                                 (C) with Deno's own client, from 3 processes
 import { parseArgs } from "node:util";
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     headers: { type: "string", default: "minimal" },
     members: { type: "string", default: "500" },
     "connect-client": { type: "string", default: "raw" },
+    "overload-client": { type: "string", default: "raw" },
     "load-processes": { type: "string", default: "1" },
     rate: { type: "string", default: "1000" },
   },
@@ -131,7 +133,11 @@ const CATALOGUE: Record<string, Workload> = {
     rounds: ROUNDS,
     // The issue's figure: 3 s at 1,000 msg/s, 1.5 M deliveries owed.
     seconds: values.seconds === undefined ? 3 : SECONDS,
-    extra: [`--connections=${values.members}`, `--rate=${values.rate}`],
+    extra: [
+      `--connections=${values.members}`,
+      `--rate=${values.rate}`,
+      `--client=${values["overload-client"]}`,
+    ],
   },
 };
 
