@@ -7,6 +7,7 @@ import {
   WebSocket,
   WebSocketDisconnect,
   WebSocketException,
+  WebSocketRoute,
 } from "../mod.ts";
 import { TestClient, WebSocketDenialResponse } from "../testing.ts";
 import { captureLogger } from "./_transports.ts";
@@ -498,6 +499,37 @@ Deno.test("Origin policy rejects list entries that are not bare origins", () => 
   );
 });
 
+Deno.test("Per-route limits are checked as the app's: a RangeError at registration", () => {
+  const handler = async (ws: WebSocket) => await ws.accept();
+  assert.throws(
+    () => new App().websocket("/ws", { maxQueuedBytes: 0 }, handler),
+    RangeError,
+    'Cannot register route "/ws": maxQueuedBytes must be a positive integer, got 0',
+  );
+  assert.throws(
+    () => new App().websocket("/ws", { maxMessageSize: 1.5 }, handler),
+    RangeError,
+    'Cannot register route "/ws": maxMessageSize must be a positive integer, got 1.5',
+  );
+  assert.throws(
+    () => new App().websocket("/ws", { maxQueuedMessages: -1 }, handler),
+    RangeError,
+    'Cannot register route "/ws": maxQueuedMessages must be a positive integer, got -1',
+  );
+  assert.throws(
+    () => new App().websocket("/ws", { idleTimeout: -1 }, handler),
+    RangeError,
+    'Cannot register route "/ws": idleTimeout must be a whole number of seconds (0 disables), got -1',
+  );
+  assert.throws(
+    () => new Router().websocket("/ws", { maxQueuedBytes: Infinity }, handler),
+    RangeError,
+    "maxQueuedBytes must be a positive integer, got Infinity",
+  );
+  // 0 disables the idle timeout, on a route as on the app.
+  new App().websocket("/ws", { idleTimeout: 0, maxQueuedBytes: 1 }, handler);
+});
+
 Deno.test("Per-route limits override the app's", async () => {
   const app = new App({ maxMessageSize: 1000 });
   app.websocket("/small", { maxMessageSize: 10 }, async (ws) => {
@@ -624,4 +656,41 @@ Deno.test("App.urlPathFor() raises NoMatchFound for unknown names and wrong para
     'No route exists for name "room" and params ""',
   );
   assert.throws(() => app.urlPathFor("rooms", { room: "x" }), NoMatchFound);
+});
+
+Deno.test("Router keeps route objects: app.routes[i] is the same object after later registrations", () => {
+  const chat = new Router();
+  chat.websocket("/rooms/{room}", async (ws) => await ws.accept());
+  const app = new App();
+  const own = new WebSocketRoute("/ws", {}, async (ws) => await ws.accept());
+  app.add(own);
+  app.include(chat, { prefix: "/chat" });
+  const [first, included] = app.routes;
+  assert.equal(first, own, "a route added as it is stays that object");
+  assert.equal(included.path, "/chat/rooms/{room}");
+  // Changes elsewhere: on another app, on this app, on the included router.
+  new App().get("/other", () => "other");
+  app.get("/health", () => "ok");
+  chat.get("/list", () => []);
+  assert.equal(app.routes[0], first);
+  assert.equal(app.routes[1], included);
+  assert.deepEqual(app.routes.map((route) => route.path), [
+    "/ws",
+    "/chat/rooms/{room}",
+    "/chat/list",
+    "/health",
+  ]);
+});
+
+Deno.test("Router serves routes added to an included router after the inclusion, at every level", async () => {
+  const inner = new Router();
+  const outer = new Router();
+  outer.include(inner, { prefix: "/inner" });
+  const app = new App();
+  app.include(outer, { prefix: "/outer" });
+  const client = new TestClient(app);
+  assert.equal((await client.get("/outer/inner/late")).status, 404);
+  inner.get("/late", () => "late");
+  const response = await client.get("/outer/inner/late");
+  assert.equal(await response.text(), "late");
 });
