@@ -8,51 +8,75 @@ import { checkRateLimit } from "./_rate_limit.ts";
 /** Bytes; a larger message closes with 1009. */
 export const MAX_MESSAGE_SIZE = 1024 * 1024;
 /** Unread messages; one more closes with 1008. */
-export const MAX_QUEUED_MESSAGES = 1024;
+export const MAX_QUEUED_MESSAGES = 65_536;
+/**
+ * Memory unread messages may hold, in bytes, as the socket driver's
+ * `queuedCost()` counts it; more closes with 1008.
+ */
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 /** Bytes buffered before `send*()` waits. */
 export const SEND_HIGH_WATER_MARK = 1024 * 1024;
 /** Seconds without a pong before the socket closes; 0 disables. */
 export const IDLE_TIMEOUT = 120;
 
-/** Throws a RangeError unless `value` is unset or a positive integer. */
-export function positiveInteger(
-  name: string,
-  value: number | undefined,
-  where: string,
-): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
-    throw new RangeError(
-      `Cannot ${where}: ${name} must be a positive integer, got ${value}`,
-    );
-  }
+/**
+ * The limit options an `App` takes, and a route overrides (all but
+ * `sendHighWaterMark`): the sizes and counts, and the connection limits.
+ */
+export interface LimitOptions extends ConnectionLimits {
+  maxMessageSize?: number;
+  maxQueuedMessages?: number;
+  maxQueuedBytes?: number;
+  idleTimeout?: number;
+  sendHighWaterMark?: number;
 }
 
-/** Checks the connection limits of an App or a route at registration. */
-export function checkConnectionLimits(
-  where: string,
-  limits: ConnectionLimits,
-): void {
-  positiveInteger("maxConnections", limits.maxConnections, where);
-  positiveInteger(
-    "maxConnectionsPerClient",
-    limits.maxConnectionsPerClient,
-    where,
-  );
-  const lifetime = limits.maxLifetime;
+// The sizes and counts: each a whole number, at least 1.
+const POSITIVE = [
+  "maxMessageSize",
+  "maxQueuedMessages",
+  "maxQueuedBytes",
+  "sendHighWaterMark",
+  "maxConnections",
+  "maxConnectionsPerClient",
+] as const;
+
+/**
+ * Throws a `RangeError` for a limit that is not one (a `TypeError` for a
+ * `clientKey` that is not a function): the App's options and a route's
+ * overrides are checked the same way. `action` names what failed
+ * ("create App", `register route "/ws"`).
+ */
+export function checkLimits(action: string, options: LimitOptions): void {
+  for (const name of POSITIVE) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      throw new RangeError(
+        `Cannot ${action}: ${name} must be a positive integer, got ${value}`,
+      );
+    }
+  }
+  const idle = options.idleTimeout;
+  if (idle !== undefined && !(Number.isInteger(idle) && idle >= 0)) {
+    throw new RangeError(
+      `Cannot ${action}: idleTimeout must be a whole number of seconds (0 disables), got ${idle}`,
+    );
+  }
+  const lifetime = options.maxLifetime;
   if (
     lifetime !== undefined &&
     !(typeof lifetime === "number" && lifetime > 0 && Number.isFinite(lifetime))
   ) {
     throw new RangeError(
-      `Cannot ${where}: maxLifetime must be a positive number of seconds, got ${lifetime}`,
+      `Cannot ${action}: maxLifetime must be a positive number of seconds, got ${lifetime}`,
     );
   }
   if (
-    limits.clientKey !== undefined && typeof limits.clientKey !== "function"
+    options.clientKey !== undefined && typeof options.clientKey !== "function"
   ) {
     throw new TypeError(
-      `Cannot ${where}: clientKey must be a function of the connection`,
+      `Cannot ${action}: clientKey must be a function of the connection`,
     );
   }
-  checkRateLimit(limits.rateLimit, where);
+  checkRateLimit(options.rateLimit, action);
 }

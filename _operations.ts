@@ -23,7 +23,6 @@ import {
   WebSocketException,
 } from "./errors.ts";
 import { addressKey, clientAddress } from "./_client_key.ts";
-import { checkConnectionLimits } from "./_limits.ts";
 import { MeteredSocket, type MeterPolicy } from "./_metered_socket.ts";
 import { accessLine, routeWhere, type SessionCounts } from "./_access_log.ts";
 import { type Metered, report, type SessionHost } from "./_session.ts";
@@ -85,7 +84,6 @@ export class Operations {
     options: OperationsOptions,
     host: SessionHost,
   ) {
-    checkConnectionLimits("create App", options);
     const trustProxy = options.trustProxy;
     if (
       trustProxy !== undefined &&
