@@ -752,18 +752,11 @@ export class App extends Router {
       );
     }
     if (route.middleware.length > 0) {
-      const conn = new HTTPConnection({
-        app: this,
+      return this.#routeMiddleware(
+        route,
+        found.params,
         url,
         headers,
-        client: context.client,
-        pathParams: found.params,
-        state: context.state,
-      });
-      context.state = conn.state;
-      return this.#ops.chain(
-        route.middleware,
-        conn,
         context,
         () =>
           this.#openWebSocket(
@@ -774,7 +767,6 @@ export class App extends Router {
             url,
             context,
           ),
-        routeOf(route, url),
       );
     }
     return this.#openWebSocket(
@@ -784,6 +776,34 @@ export class App extends Router {
       headers,
       url,
       context,
+    );
+  }
+
+  // Runs a route's middleware (its routers' first) around `inner`; what it
+  // puts in `conn.state` reaches the handler's connection.
+  #routeMiddleware(
+    route: WebSocketRoute | HttpRoute,
+    pathParams: Record<string, unknown>,
+    url: URL,
+    headers: Headers,
+    context: DispatchContext,
+    inner: () => Promise<Response>,
+  ): Promise<Response> {
+    const conn = new HTTPConnection({
+      app: this,
+      url,
+      headers,
+      client: context.client,
+      pathParams,
+      state: context.state,
+    });
+    context.state = conn.state;
+    return this.#ops.chain(
+      route.middleware,
+      conn,
+      context,
+      inner,
+      route instanceof WebSocketRoute ? routeOf(route, url) : null,
     );
   }
 
@@ -886,21 +906,13 @@ export class App extends Router {
     }
     const route = found.route as HttpRoute;
     if (route.middleware.length > 0) {
-      const conn = new HTTPConnection({
-        app: this,
+      return await this.#routeMiddleware(
+        route,
+        found.params,
         url,
-        headers: request.headers,
-        client: context.client,
-        pathParams: found.params,
-        state: context.state,
-      });
-      context.state = conn.state;
-      return await this.#ops.chain(
-        route.middleware,
-        conn,
+        request.headers,
         context,
         () => this.#serveHttp(route, found.params, request, url, context),
-        null,
       );
     }
     return await this.#serveHttp(route, found.params, request, url, context);
