@@ -619,6 +619,8 @@ export class App extends Router {
       maxQueuedMessages: options.maxQueuedMessages ?? this.#maxQueuedMessages,
       idleTimeout: options.idleTimeout ?? this.#idleTimeout,
       sendHighWaterMark: this.#sendHighWaterMark,
+      protocol: options.protocol,
+      onInvalid: options.onInvalid,
       respond(handshake) {
         if (handshake.close !== undefined) {
           context.onRefuse?.(handshake.close.code, handshake.close.reason);

@@ -28,5 +28,6 @@
 export * from "./app.ts";
 export * from "./errors.ts";
 export * from "./params.ts";
+export * from "./protocol.ts";
 export * from "./routing.ts";
 export * from "./websocket.ts";

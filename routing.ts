@@ -13,6 +13,8 @@ import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
 import { checkDeclarations } from "./_resolve.ts";
 import { normaliseOrigins } from "./_origin.ts";
+import type { InvalidMessagePolicy, Protocol } from "./protocol.ts";
+import { checkProtocolOptions } from "./_protocol_session.ts";
 import {
   type CompiledPath,
   compileTemplate,
@@ -49,8 +51,10 @@ export type HandlerArgs = Record<string, unknown>;
  * assert.equal(app.routes[0].handler, greet);
  * ```
  */
-export type WebSocketHandler<A = HandlerArgs> = (
-  ws: WebSocket,
+// (The protocol defaults to `any` for the reason given at WebSocket.)
+// deno-lint-ignore no-explicit-any
+export type WebSocketHandler<A = HandlerArgs, Q extends Protocol = any> = (
+  ws: WebSocket<Q>,
   args: A,
 ) => void | Promise<void>;
 
@@ -125,9 +129,24 @@ export interface HttpRouteOptions<P extends Params = Params> {
  * assert.equal(app.urlPathFor("upload"), "/upload");
  * ```
  */
-export interface WebSocketRouteOptions<P extends Params = Params> {
+export interface WebSocketRouteOptions<
+  P extends Params = Params,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+> {
   /** A name for `urlPathFor()` and `urlFor()`. */
   name?: string;
+  /**
+   * The route's message protocol (from `defineProtocol()`): it types and
+   * validates `ws.messages()`, `ws.receiveMessage()` and `ws.emit()`.
+   */
+  protocol?: Q;
+  /**
+   * What an invalid protocol message gets: `"error"` answers with an `error`
+   * message and goes on, `"close"` closes with 1007 (not JSON) or 1008.
+   * Needs `protocol`. @default {"error"}
+   */
+  onInvalid?: InvalidMessagePolicy;
   /** What the handler needs; it receives them, typed, as `args`. */
   params?: P;
   /** Dependencies run before the handler, for their effects. */
@@ -178,15 +197,19 @@ export type OriginPolicy =
  * assert.equal(route.name, "room");
  * ```
  */
-export class WebSocketRoute<P extends Params = Params> {
+export class WebSocketRoute<
+  P extends Params = Params,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+> {
   /** The path template as written. */
   readonly path: string;
   /** The route name: the `name` option, else the handler's function name. */
   readonly name: string | undefined;
   /** The handler. */
-  readonly handler: WebSocketHandler<ArgsOf<P>>;
+  readonly handler: WebSocketHandler<ArgsOf<P>, Q>;
   /** The route's options. */
-  readonly options: WebSocketRouteOptions<P>;
+  readonly options: WebSocketRouteOptions<P, Q>;
   /** Dependencies run before the handler: app, include, router, then route level. */
   readonly dependencies: readonly Dependency[];
 
@@ -200,11 +223,12 @@ export class WebSocketRoute<P extends Params = Params> {
    */
   constructor(
     path: RoutePath,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
+    options: WebSocketRouteOptions<P, Q>,
+    handler: WebSocketHandler<ArgsOf<P>, Q>,
   ) {
     assertHandler(handler, path);
     const compiled = compilePath(path);
+    checkProtocolOptions(compiled.template, options);
     COMPILED.set(this, compiled);
     SOURCES.set(this, path);
     this.path = compiled.template;
@@ -914,10 +938,11 @@ export class Router {
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  websocket<P extends Params = NoParams>(
+  // deno-lint-ignore no-explicit-any
+  websocket<P extends Params = NoParams, Q extends Protocol = any>(
     path: RoutePath,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
+    options: WebSocketRouteOptions<P, Q>,
+    handler: WebSocketHandler<ArgsOf<P>, Q>,
   ): this;
   websocket(
     path: RoutePath,

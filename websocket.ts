@@ -25,6 +25,13 @@ import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import { parseCookies } from "./_cookies.ts";
 import { packHeaders, unpackHeaders } from "./_headers.ts";
 import { connectionControl } from "./_connection_control.ts";
+import type {
+  EmitArgs,
+  IncomingMessage,
+  InvalidMessagePolicy,
+  Protocol,
+} from "./protocol.ts";
+import { ProtocolSession } from "./_protocol_session.ts";
 
 export type { WebSocketLike } from "./_socket_driver.ts";
 export type {
@@ -499,6 +506,10 @@ export interface WebSocketInit extends HTTPConnectionInit {
   sendHighWaterMark?: number;
   /** Seconds; passed to `upgrade`. */
   idleTimeout?: number;
+  /** The route's message protocol, for `messages()` and `emit()`. */
+  protocol?: Protocol;
+  /** What an invalid protocol message gets. @default {"error"} */
+  onInvalid?: InvalidMessagePolicy;
 }
 
 // Module-internal access to HTTPConnection's private state.
@@ -891,9 +902,16 @@ function wrongKind(action: string, kind: Kind, item: Inbound): TypeError {
  * assert.equal(await session.receiveText(), "Message text was: hello");
  * ```
  */
-export class WebSocket extends HTTPConnection {
+// The protocol parameter defaults to `any`: a typed WebSocket<typeof chat>
+// must still pass wherever a plain WebSocket is taken (broadcast.join(),
+// dependencies), and TypeScript measures P as invariant (keyof in a union).
+// deno-lint-ignore no-explicit-any
+export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   /** The subprotocols the client offered, in its order (a frozen list). */
   readonly subprotocols: string[];
+  // Built on first use of messages()/emit() on a protocol route.
+  #protocol: ProtocolSession | Protocol | undefined;
+  #onInvalid: InvalidMessagePolicy;
   #clientState: WebSocketState = CONNECTING;
   #applicationState: WebSocketState = CONNECTING;
   #init: WebSocketInit | null;
@@ -922,6 +940,8 @@ export class WebSocket extends HTTPConnection {
       ? NO_SUBPROTOCOLS
       : Object.freeze(offered.trim().split(OFFERED_SEPARATOR)) as string[];
     this.#init = init;
+    this.#protocol = init.protocol;
+    this.#onInvalid = init.onInvalid ?? "error";
     this.#driver = new SocketDriver(limitsOf(init));
     // A client that leaves while the handler is still deciding: Deno aborts
     // the request's signal, and must then never be asked to upgrade (it
@@ -1249,6 +1269,80 @@ export class WebSocket extends HTTPConnection {
     }
   }
 
+  #session(action: string): ProtocolSession {
+    const state = this.#applicationState;
+    if (state !== CONNECTED) throw notAccepted(action, state);
+    const protocol = this.#protocol;
+    if (protocol instanceof ProtocolSession) return protocol;
+    if (protocol === undefined) {
+      throw new Error(
+        `Cannot ${action}: the route has no protocol: pass { protocol: defineProtocol(...) } in its options, or use receiveJson()/sendJson()`,
+      );
+    }
+    return this.#protocol = new ProtocolSession(
+      this,
+      protocol,
+      this.#onInvalid,
+    );
+  }
+
+  /**
+   * Yields the messages of the route's protocol until the client
+   * disconnects, then ends quietly. A message that is not JSON, has an
+   * unknown `type` or fails its schema is answered with an `error` message
+   * and skipped (or closes the connection, with route option
+   * `onInvalid: "close"`); the loop goes on.
+   *
+   * @returns The messages, discriminated by `type`; requests have
+   * `reply()` and `fail()`.
+   * @throws {Error} If the route has no protocol, or the socket is not
+   * accepted.
+   */
+  async *messages(): AsyncIterableIterator<IncomingMessage<P>> {
+    const session = this.#session("receive message");
+    while (true) {
+      const message = await session.next();
+      if (message === null) return;
+      yield message as IncomingMessage<P>;
+    }
+  }
+
+  /**
+   * Receives the next valid message of the route's protocol (invalid ones
+   * are handled as in `messages()`).
+   *
+   * @returns The message.
+   * @throws {WebSocketDisconnect} If the client has gone.
+   * @throws {Error} If the route has no protocol, or the socket is not
+   * accepted.
+   */
+  async receiveMessage(): Promise<IncomingMessage<P>> {
+    const session = this.#session("receive message");
+    const message = await session.next();
+    if (message === null) throw session.ended!;
+    return message as IncomingMessage<P>;
+  }
+
+  /**
+   * Sends a message of the route's protocol: `{"type": type, "data": data}`,
+   * with `data` validated against the protocol's `sends[type]` schema (and
+   * sent as the schema outputs it).
+   *
+   * @param args The type (declared in `sends`) and its payload.
+   * @throws {TypeError} If `type` is not declared or `data` does not match
+   * (nothing is sent).
+   * @throws {WebSocketDisconnect} If the client has gone.
+   * @throws {Error} If the route has no protocol, or the socket is not
+   * accepted.
+   */
+  emit(...[type, data]: EmitArgs<P>): Promise<void> {
+    try {
+      return this.#session("emit message").emit(type, data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /**
    * Accepts the handshake: the upgrade response goes to the client, and the
    * promise resolves once the socket is open.
@@ -1385,7 +1479,11 @@ export class WebSocket extends HTTPConnection {
       return;
     }
     // Closing after the client has gone is harmless: nothing to send.
-    if (driver.ended === null) driver.socket!.close(code, reason);
+    if (driver.ended === null) {
+      // Requests still unanswered get their one answer before the close.
+      if (this.#protocol instanceof ProtocolSession) this.#protocol.closing();
+      driver.socket!.close(code, reason);
+    }
   }
 
   // Sends at once when the buffer is under the high-water mark (no async
