@@ -1468,6 +1468,8 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
       throw notAccepted("close", state);
     }
     assertCloseFrame("close", code, reason);
+    // Requests still unanswered get their one answer before the close.
+    if (this.#protocol instanceof ProtocolSession) this.#protocol.closing();
     this.#applicationState = DISCONNECTED;
     const driver = this.#driver;
     if (state === CONNECTING) {
@@ -1479,11 +1481,7 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
       return;
     }
     // Closing after the client has gone is harmless: nothing to send.
-    if (driver.ended === null) {
-      // Requests still unanswered get their one answer before the close.
-      if (this.#protocol instanceof ProtocolSession) this.#protocol.closing();
-      driver.socket!.close(code, reason);
-    }
+    if (driver.ended === null) driver.socket!.close(code, reason);
   }
 
   // Sends at once when the buffer is under the high-water mark (no async
