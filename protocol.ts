@@ -351,9 +351,6 @@ export class ProtocolError extends Error {
   }
 }
 
-// (Record<never, never>, not {}: lint's ban-types, and it keeps keyof never.)
-type Empty = Record<never, never>;
-
 /**
  * Declares a protocol. Message type names are non-empty strings; `"error"`
  * is reserved for error messages, and a name may not be both a message and
@@ -388,9 +385,9 @@ type Empty = Record<never, never>;
  * ```
  */
 export function defineProtocol<
-  R extends MessageSchemas = Empty,
-  S extends MessageSchemas = Empty,
-  Q extends RequestSchemaMap = Empty,
+  R extends MessageSchemas = Record<never, never>,
+  S extends MessageSchemas = Record<never, never>,
+  Q extends RequestSchemaMap = Record<never, never>,
 >(definition: ProtocolDefinition<R, S, Q>): Protocol<R, S, Q> {
   if (typeof definition !== "object" || definition === null) {
     throw new TypeError(
