@@ -556,9 +556,15 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
   #finish(code: number, reason: string): void {
     this.#setStatus("closed");
     this.#settleClosed({ code, reason });
+    // A loop ends here; messages still queued stay for a later messages().
+    this.#iterating = false;
+    // A waiting loop ends here; a busy one once it has read what is queued.
     const waiter = this.#waiter;
     this.#waiter = null;
-    waiter?.({ done: true, value: undefined });
+    if (waiter !== null) {
+      this.#iterating = false;
+      waiter({ done: true, value: undefined });
+    }
   }
 
   #deliver(message: ClientMessage<P>): void {
@@ -698,10 +704,11 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
     else pending.reject(error);
   }
 
-  #notConnected(action: string): WebSocketDisconnect | null {
+  // Sending while not connected (reconnecting, or closed) is refused
+  // rather than queued: the caller learns that nothing was sent.
+  #notConnected(): WebSocketDisconnect | null {
     const socket = this.#socket;
     if (socket !== null && socket.readyState === 1) return null;
-    void action;
     return new WebSocketDisconnect(1006, "");
   }
 
@@ -742,7 +749,7 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
   async emit(...[type, data]: ClientEmitArgs<P>): Promise<void> {
     let value = this.#check("receives", type, data);
     if (value instanceof Promise) value = await value;
-    const gone = this.#notConnected("emit");
+    const gone = this.#notConnected();
     if (gone !== null) throw gone;
     this.#socket!.send(encodeMessage(type, value));
   }
@@ -764,7 +771,7 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
     let value = this.#check("input", type, data);
     if (value instanceof Promise) value = await value;
     signal?.throwIfAborted();
-    const gone = this.#notConnected("request");
+    const gone = this.#notConnected();
     if (gone !== null) throw gone;
     const id = this.#nextId++;
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
@@ -810,29 +817,33 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
       );
     }
     this.#iterating = true;
+    let active = true;
+    const done = (): Promise<IteratorResult<ClientMessage<P>, undefined>> => {
+      active = false;
+      this.#iterating = false;
+      return Promise.resolve({ done: true, value: undefined });
+    };
     const iterator: AsyncIterableIterator<ClientMessage<P>> = {
       next: () => {
-        if (!this.#iterating) {
-          return Promise.resolve({ done: true, value: undefined });
-        }
+        if (!active) return Promise.resolve({ done: true, value: undefined });
         const queued = this.#inbox.shift();
         if (queued !== undefined) {
           return Promise.resolve({ done: false, value: queued });
         }
-        if (this.#status === "closed") {
-          this.#iterating = false;
-          return Promise.resolve({ done: true, value: undefined });
-        }
+        if (this.#status === "closed") return done();
         return new Promise((resolve) => {
-          this.#waiter = resolve;
+          this.#waiter = (result) => {
+            if (result.done) active = false;
+            resolve(result);
+          };
         });
       },
       return: () => {
-        this.#iterating = false;
+        if (!active) return Promise.resolve({ done: true, value: undefined });
         const waiter = this.#waiter;
         this.#waiter = null;
         waiter?.({ done: true, value: undefined });
-        return Promise.resolve({ done: true, value: undefined });
+        return done();
       },
       [Symbol.asyncIterator]: () => iterator,
     };

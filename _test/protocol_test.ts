@@ -553,3 +553,97 @@ Deno.test("WebSocket.messages() on a route without a protocol throws an Error th
     "Cannot receive message: the route has no protocol: pass { protocol: defineProtocol(...) } in its options, or use receiveJson()/sendJson()",
   );
 });
+
+Deno.test("Typed client: messages sent just before the server closes all reach the loop; unknown envelope members are ignored", async () => {
+  const app = new App();
+  app.websocket("/burst", { protocol: zodChat }, async (ws) => {
+    await ws.accept();
+    for (let i = 0; i < 3; i++) await ws.emit("said", { text: `m${i}` });
+    // What a broadcast envelope will add: readers must not trip on it.
+    await ws.sendText(
+      JSON.stringify({
+        type: "said",
+        data: { text: "from a channel" },
+        channel: "room",
+        epoch: "e1",
+        offset: 3,
+      }),
+    );
+    await ws.close(1000);
+  });
+  const client = await connect(zodChat, "ws://testserver/burst", {
+    WebSocket: new TestClient(app).WebSocket,
+  });
+  await client.closed;
+  const texts: string[] = [];
+  for await (const m of client.messages()) {
+    if (m.type === "said") texts.push(m.data.text);
+  }
+  assert.deepEqual(texts, ["m0", "m1", "m2", "from a channel"]);
+  // The loop ended with the client; another one may start (and ends).
+  assert.equal((await client.messages().next()).done, true);
+});
+
+Deno.test("Typed client: one messages() loop at a time, and a server error that answers no request comes through it", async () => {
+  const app = new App();
+  app.websocket("/e", { protocol: zodChat }, async (ws) => {
+    await ws.accept();
+    await ws.sendText(JSON.stringify({ type: "nonsense", data: 1 }));
+    await ws.receiveMessage().catch(() => {});
+  });
+  const client = await connect(zodChat, "ws://testserver/e", {
+    WebSocket: new TestClient(app).WebSocket,
+  });
+  const messages = client.messages();
+  assert.throws(() => client.messages(), {
+    message:
+      "Cannot iterate messages: another messages() loop is running: end it first (break), or share its messages",
+  });
+  const m = await first(messages);
+  assert.equal(m.type, "error");
+  if (m.type === "error") assert.equal(m.error.code, "unknown_type");
+  await messages.return?.();
+  await client.close();
+});
+
+Deno.test("TestClient.WebSocket behaves as the WHATWG WebSocket does", async () => {
+  const app = new App({ logger: { error() {}, warn() {} } });
+  app.websocket("/bytes", async (ws) => {
+    await ws.accept({ subprotocol: "v1" });
+    await ws.sendBytes(new Uint8Array([1, 2, 3]));
+    await ws.receiveText().catch(() => {});
+  });
+  const client = new TestClient(app);
+  const socket = new client.WebSocket("ws://testserver/bytes", ["v0", "v1"]);
+  assert.equal(socket.readyState, WebSocket.CONNECTING);
+  assert.throws(() => socket.send("early"), { name: "InvalidStateError" });
+  assert.throws(() => socket.close(1001), { name: "InvalidAccessError" });
+  socket.binaryType = "arraybuffer";
+  const event = await new Promise<MessageEvent>((resolve) =>
+    socket.onmessage = resolve
+  );
+  assert.equal(socket.protocol, "v1");
+  assert.ok(event.data instanceof ArrayBuffer);
+  assert.deepEqual([...new Uint8Array(event.data)], [1, 2, 3]);
+  const closed = new Promise<CloseEvent>((resolve) =>
+    socket.addEventListener("close", resolve)
+  );
+  socket.close(4000, "done");
+  assert.equal(socket.readyState, WebSocket.CLOSING);
+  const close = await closed;
+  assert.equal(close.code, 4000);
+  assert.equal(close.wasClean, true);
+  assert.equal(socket.readyState, WebSocket.CLOSED);
+
+  const refused = new client.WebSocket("ws://testserver/nowhere");
+  const events: string[] = [];
+  refused.onerror = () => events.push("error");
+  const code = await new Promise<number>((resolve) =>
+    refused.onclose = (e) => resolve(e.code)
+  );
+  assert.deepEqual(events, ["error"]);
+  assert.equal(code, 1006);
+  assert.throws(() => new client.WebSocket("http://x/#frag"), {
+    name: "SyntaxError",
+  });
+});
