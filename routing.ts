@@ -139,6 +139,7 @@ export interface WebSocketRouteOptions<
   /**
    * The route's message protocol (from `defineProtocol()`): it types and
    * validates `ws.messages()`, `ws.receiveMessage()` and `ws.emit()`.
+   * Without one, those methods throw. @default {undefined}
    */
   protocol?: Q;
   /**

@@ -9,6 +9,7 @@ import {
   defineProtocol,
   type Protocol,
   type ProtocolRequest,
+  type StandardSchemaV1,
   WebSocketDisconnect,
   WebSocketRoute,
 } from "../mod.ts";
@@ -646,4 +647,66 @@ Deno.test("TestClient.WebSocket behaves as the WHATWG WebSocket does", async () 
   assert.throws(() => new client.WebSocket("http://x/#frag"), {
     name: "SyntaxError",
   });
+});
+
+// A Standard Schema whose validate() returns a promise (as zod's does with
+// async refinements), answering later for shorter texts.
+function slowText(): StandardSchemaV1<{ text: string }> {
+  return {
+    "~standard": {
+      version: 1,
+      vendor: "test",
+      validate: (value) =>
+        new Promise((resolve) => {
+          const text = typeof value === "object" && value !== null &&
+              "text" in value && typeof value.text === "string"
+            ? value.text
+            : undefined;
+          setTimeout(
+            () =>
+              resolve(
+                text === undefined
+                  ? { issues: [{ message: "Expected { text }" }] }
+                  : { value: { text } },
+              ),
+            text === undefined ? 0 : 30 - text.length,
+          );
+        }),
+    },
+  };
+}
+
+Deno.test("Protocol: a validator that answers asynchronously keeps messages in order on both sides", async () => {
+  const slow = defineProtocol({
+    receives: { say: slowText() },
+    sends: { said: slowText() },
+  });
+  const texts = ["a", "bbbbbbbbbbbbbbbbbbbb", "cc", "ddddddddddd"];
+  const app = new App();
+  app.websocket("/slow", { protocol: slow }, async (ws) => {
+    await ws.accept();
+    // The client's frames, validated one after the other.
+    const heard: string[] = [];
+    for await (const m of ws.messages()) {
+      heard.push(m.data.text);
+      if (heard.length === texts.length) break;
+    }
+    // Sent at once: the client validates them concurrently, the short
+    // ones first, and must still deliver them in order.
+    for (const text of heard) {
+      void ws.sendText(JSON.stringify({ type: "said", data: { text } }));
+    }
+    await ws.receiveMessage().catch(() => {});
+  });
+  const client = await connect(slow, "ws://testserver/slow", {
+    WebSocket: new TestClient(app).WebSocket,
+  });
+  for (const text of texts) await client.emit("say", { text });
+  const got: string[] = [];
+  for await (const m of client.messages()) {
+    if (m.type === "said") got.push(m.data.text);
+    if (got.length === texts.length) break;
+  }
+  assert.deepEqual(got, texts);
+  await client.close();
 });
