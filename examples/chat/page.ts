@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The chat page's script, bundled for the browser by `deno task bundle`
 // into static/chat.js (committed, so that `deno task start` works on a fresh
 // clone; a test checks that it is current). It speaks the chat protocol
@@ -11,21 +10,47 @@ import {
 import * as v from "valibot";
 import { chat, NAME } from "./protocol.ts";
 
-function element<T extends HTMLElement>(
-  selector: string,
-  type: { new (): T },
-): T {
-  const found = document.querySelector(selector);
-  if (!(found instanceof type)) throw new Error(`The page has no ${selector}`);
+// The repository is type-checked as Deno code, without the DOM library (it
+// would change the types of every other file in the same check): these are
+// the members of the DOM this page uses, declared as the browser has them.
+interface PageElement {
+  hidden: boolean;
+  textContent: string | null;
+  className: string;
+  readonly dataset: Record<string, string | undefined>;
+  append(...nodes: PageElement[]): void;
+  addEventListener(type: "submit", listener: (event: Event) => void): void;
+  scrollIntoView(options?: { block?: "start" | "end" }): void;
+}
+interface PageInput extends PageElement {
+  value: string;
+  focus(): void;
+}
+interface PageButton extends PageElement {
+  disabled: boolean;
+}
+declare const document: {
+  querySelector(selector: "#name" | "#text"): PageInput | null;
+  querySelector(selector: "#say button"): PageButton | null;
+  querySelector(selector: string): PageElement | null;
+  createElement(tag: "li" | "span"): PageElement;
+};
+
+function element<T>(found: T | null, selector: string): T {
+  if (found === null) throw new Error(`The page has no ${selector}`);
   return found;
 }
 
-const joinForm = element("#join", HTMLFormElement);
-const nameInput = element("#name", HTMLInputElement);
-const sayForm = element("#say", HTMLFormElement);
-const textInput = element("#text", HTMLInputElement);
-const log = element("#messages", HTMLUListElement);
-const status = element("#status", HTMLElement);
+const joinForm = element(document.querySelector("#join"), "#join");
+const nameInput = element(document.querySelector("#name"), "#name");
+const sayForm = element(document.querySelector("#say"), "#say");
+const sendButton = element(
+  document.querySelector("#say button"),
+  "#say button",
+);
+const textInput = element(document.querySelector("#text"), "#text");
+const log = element(document.querySelector("#messages"), "#messages");
+const status = element(document.querySelector("#status"), "#status");
 
 const STATUS_TEXT: Record<ClientStatus, string> = {
   connecting: "Connecting…",
@@ -39,7 +64,7 @@ function show(state: ClientStatus | "refused", detail = ""): void {
   status.textContent = state === "refused"
     ? `Could not join${detail ? `: ${detail}` : ""}`
     : `${STATUS_TEXT[state]}${detail}`;
-  sayForm.querySelector("button")!.disabled = state !== "open";
+  sendButton.disabled = state !== "open";
 }
 
 function line(kind: string, parts: [string, string][]): void {
@@ -110,7 +135,6 @@ async function join(input: string): Promise<void> {
 
 joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  const name = nameInput.value.trim();
   void join(nameInput.value);
 });
 const preset = new URLSearchParams(location.search).get("name");
