@@ -883,6 +883,9 @@ function wrongKind(action: string, kind: Kind, item: Inbound): TypeError {
  * - `send*()` waits while more than `sendHighWaterMark` bytes are buffered.
  * - Once the client has gone, the typed helpers throw
  *   `WebSocketDisconnect(code, reason)`, sends included.
+ * - On a route with a `protocol` (see `defineProtocol()`), `messages()`,
+ *   `receiveMessage()` and `emit()` read and write its typed messages;
+ *   `WebSocket<P>` carries the protocol's type.
  *
  * @example An echo endpoint
  * ```ts
