@@ -62,7 +62,7 @@ class IncomingRequest implements ProtocolRequest {
   }
 
   async reply(data: unknown): Promise<void> {
-    this.#claim("reply");
+    this.#claim("reply to");
     let result: StandardSchemaV1Result<unknown>;
     try {
       result = await runSchema(

@@ -710,3 +710,72 @@ Deno.test("Protocol: a validator that answers asynchronously keeps messages in o
   assert.deepEqual(got, texts);
   await client.close();
 });
+
+Deno.test('Protocol: a binary frame gets an invalid_message error, or closes with 1003 under onInvalid "close"', async () => {
+  const client = new TestClient(chatApp(zodChat));
+  await using lenient = await client.websocketConnect("/chat");
+  await lenient.sendBytes(new Uint8Array([123, 125]));
+  const error = errorFrame.parse(await lenient.receiveJson());
+  assert.equal(error.error.code, "invalid_message");
+  assert.equal(
+    error.error.message,
+    "Cannot read message: expected a JSON text frame, got a binary frame",
+  );
+  const strict = await new TestClient(chatApp(zodChat, "close"))
+    .websocketConnect("/chat");
+  await strict.sendBytes(new Uint8Array([123, 125]));
+  const closed = await strict.receiveText().catch((e) => e);
+  assert.ok(closed instanceof WebSocketDisconnect);
+  assert.equal(closed.code, 1003);
+  await strict.close();
+});
+
+Deno.test("Protocol: a request id still pending may not be reused; answering twice throws", async () => {
+  const app = new App();
+  let second: unknown;
+  app.websocket("/twice", { protocol: zodChat }, async (ws) => {
+    await ws.accept();
+    const m = await ws.receiveMessage();
+    if (m.type !== "slow") return;
+    // The duplicate is answered with an error and skipped: this is "hold".
+    assert.equal((await ws.receiveMessage()).type, "hold");
+    await m.reply(1);
+    second = await m.reply(2).catch((e) => e);
+  });
+  const session = await new TestClient(app).websocketConnect("/twice");
+  await session.sendJson({ type: "slow", id: "a", data: { n: 1 } });
+  await session.sendJson({ type: "slow", id: "a", data: { n: 2 } });
+  const duplicate = errorFrame.parse(await session.receiveJson());
+  assert.equal(duplicate.id, "a");
+  assert.equal(duplicate.error.code, "invalid_id");
+  // The handler is still waiting for a valid message: give it one.
+  await session.sendJson({ type: "hold", data: {} });
+  assert.deepEqual(await session.receiveJson(), {
+    type: "slow",
+    id: "a",
+    data: 1,
+  });
+  await session.close();
+  assert.ok(second instanceof Error);
+  assert.equal(
+    second.message,
+    'Cannot reply to request "slow" (id "a"): it was already answered: answer each request once',
+  );
+});
+
+Deno.test('A route\'s onInvalid must be "error" or "close"', () => {
+  assert.throws(
+    () =>
+      new App().websocket(
+        "/x",
+        // @ts-expect-error: not a policy
+        { protocol: zodChat, onInvalid: "ignore" },
+        async (ws) => await ws.accept(),
+      ),
+    {
+      name: "TypeError",
+      message:
+        'Cannot register route "/x": option onInvalid must be "error" or "close", got "ignore"',
+    },
+  );
+});
