@@ -322,7 +322,7 @@ async function broadcast() {
 }
 
 /**
- * (F) The echo of (A) with a protocol message, `{"type":"say","data":…}`,
+ * (G) The echo of (A) with a protocol message, `{"type":"say","data":…}`,
  * on the server's hand-written JSON route, then on its protocol route: the
  * server's CPU per message on each.
  */

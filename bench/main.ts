@@ -104,7 +104,7 @@ const CATALOGUE: Record<string, Workload> = {
   },
   protocol: {
     title:
-      "(F) protocol echo (say -> said, zod) vs receiveJson/sendJson by hand, same validation; target: at most 1.3x",
+      "(G) protocol echo (say -> said, zod) vs receiveJson/sendJson by hand, same validation; target: at most 1.3x",
     figures: [
       ["jsonCpuPerMessage", "hand-written CPU/msg", "µs", false],
       ["protocolCpuPerMessage", "protocol CPU/msg", "µs", false],

@@ -25,7 +25,7 @@ app.websocket("/broadcast", async (ws) => {
   for await (const text of ws.iterText()) await hub.publish("room", text);
 });
 
-// (F) The same JSON echo twice: declared as a protocol, and by hand with
+// (G) The same JSON echo twice: declared as a protocol, and by hand with
 // receiveJson/sendJson and the same zod validation both ways.
 const say = z.object({ text: z.string().max(500) });
 const said = z.object({ text: z.string().max(500) });
