@@ -11,20 +11,21 @@ import type {
   ProtocolRequest,
 } from "./protocol.ts";
 import {
-  cutUtf8,
   describeIssues,
   encodeError,
   encodeMessage,
   ERROR_CODE,
   type Frame,
   InvalidFrame,
-  isStandardSchema,
   parseFrame,
   runSchema,
   type WireId,
   wireIssues,
 } from "./_protocol_wire.ts";
 import type { StandardSchemaV1Result } from "./_standard_schema.ts";
+import { isSchema } from "./_validate.ts";
+import { cutUtf8 } from "./_utf8.ts";
+import { MAX_CLOSE_REASON_BYTES } from "./_close.ts";
 
 /** What the session needs of the socket (a WebSocket has it all). */
 export interface ProtocolSocket {
@@ -281,7 +282,10 @@ export class ProtocolSession {
     try {
       if (this.onInvalid === "close") {
         const code = invalid.code === ERROR_CODE.InvalidJson ? 1007 : closeCode;
-        await this.socket.close(code, cutUtf8(invalid.message, 123));
+        await this.socket.close(
+          code,
+          cutUtf8(invalid.message, MAX_CLOSE_REASON_BYTES),
+        );
       } else {
         await this.socket.sendText(encodeError(invalid.id, invalid.body()));
       }
@@ -396,9 +400,9 @@ function isProtocol(value: unknown): value is Protocol {
   const tables = [receives, sends, requests];
   if (!tables.every((t) => typeof t === "object" && t !== null)) return false;
   return [receives, sends].every((table) =>
-    Object.values(table as object).every(isStandardSchema)
+    Object.values(table as object).every(isSchema)
   ) &&
     Object.values(requests as object).every((r) =>
-      isStandardSchema(r?.input) && isStandardSchema(r?.output)
+      isSchema(r?.input) && isSchema(r?.output)
     );
 }

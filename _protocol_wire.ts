@@ -7,6 +7,7 @@ import type {
   StandardSchemaV1Issue,
   StandardSchemaV1Result,
 } from "./_standard_schema.ts";
+import { issuePath } from "./_validate.ts";
 
 /** A request id, chosen by the side that asks. */
 export type WireId = string | number;
@@ -134,13 +135,7 @@ export function wireIssues(
   prefix: readonly (string | number)[],
 ): WireIssue[] {
   return issues.map((issue) => ({
-    path: [
-      ...prefix,
-      ...(issue.path ?? []).map((part) => {
-        const key = typeof part === "object" ? part.key : part;
-        return typeof key === "number" ? key : String(key);
-      }),
-    ],
+    path: issuePath(issue, prefix),
     message: issue.message,
   }));
 }
@@ -181,27 +176,4 @@ export function encodeError(id: WireId | undefined, error: WireError): string {
 // `null` keeps the frame valid.
 function jsonOf(data: unknown): string {
   return JSON.stringify(data) ?? "null";
-}
-
-/** Whether `value` is a Standard Schema v1 validator. */
-export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
-  if (
-    (typeof value !== "object" && typeof value !== "function") ||
-    value === null
-  ) return false;
-  const props = (value as { "~standard"?: { validate?: unknown } })[
-    "~standard"
-  ];
-  return typeof props === "object" && props !== null &&
-    typeof props.validate === "function";
-}
-
-/** Cuts `text` to at most `bytes` UTF-8 bytes, on a character boundary. */
-export function cutUtf8(text: string, bytes: number): string {
-  const encoded = new TextEncoder().encode(text);
-  if (encoded.length <= bytes) return text;
-  let end = bytes;
-  // Step back over continuation bytes (10xxxxxx) to a character start.
-  while (end > 0 && (encoded[end] & 0xc0) === 0x80) end--;
-  return new TextDecoder().decode(encoded.subarray(0, end));
 }

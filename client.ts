@@ -49,7 +49,6 @@ import {
   ERROR_CODE,
   type Frame,
   InvalidFrame,
-  isStandardSchema,
   parseFrame,
   runSchema,
   type WireId,
@@ -59,6 +58,7 @@ import type {
   StandardSchemaV1,
   StandardSchemaV1Result,
 } from "./_standard_schema.ts";
+import { isSchema } from "./_validate.ts";
 
 export { ProtocolError } from "./protocol.ts";
 export { WebSocketDisconnect } from "./errors.ts";
@@ -725,7 +725,7 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
         ? this.#protocol.requests[type].input
         : undefined);
     const action = table === "receives" ? "emit" : "request";
-    if (!isStandardSchema(schema)) {
+    if (!isSchema(schema)) {
       throw new TypeError(
         `Cannot ${action} ${JSON.stringify(type)}: the protocol's ${
           table === "receives" ? "receives" : "requests"

@@ -7,7 +7,8 @@
  * @module
  */
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
-import { isStandardSchema, type WireIssue } from "./_protocol_wire.ts";
+import type { WireIssue } from "./_protocol_wire.ts";
+import { isSchema } from "./_validate.ts";
 
 export type { WireError, WireIssue } from "./_protocol_wire.ts";
 
@@ -413,7 +414,7 @@ export function defineProtocol<
       );
     }
     for (const part of ["input", "output"] as const) {
-      if (!isStandardSchema((request as Partial<RequestSchemas>)[part])) {
+      if (!isSchema((request as Partial<RequestSchemas>)[part])) {
         throw new TypeError(
           `Cannot define protocol: requests."${name}".${part} is not a Standard Schema v1 validator: pass a zod, valibot or arktype schema`,
         );
@@ -437,7 +438,7 @@ function schemasOf(field: string, table: MessageSchemas | undefined) {
   assertTable(field, table);
   for (const [name, schema] of Object.entries(table)) {
     assertName(field, name);
-    if (!isStandardSchema(schema)) {
+    if (!isSchema(schema)) {
       throw new TypeError(
         `Cannot define protocol: ${field}."${name}" is not a Standard Schema v1 validator: pass a zod, valibot or arktype schema`,
       );

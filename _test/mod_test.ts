@@ -84,6 +84,7 @@ Deno.test("client.ts exports exactly the typed client API, and imports nothing o
   assert.deepEqual(files, [
     "_protocol_wire.ts",
     "_standard_schema.ts",
+    "_validate.ts",
     "client.ts",
     "errors.ts",
     "protocol.ts",
