@@ -13,11 +13,12 @@ export interface MeterHooks {
   /** Ends the connection from the server side (close code and reason). */
   end(code: number, reason: string): void;
   /**
-   * Decides what a message over the rate limit does; returns whether the
-   * message is still delivered. Unset: the connection ends with 1008. The
-   * protocol layer sets it to answer with an `error` message instead.
+   * Decides what a message over the rate limit does (its data and size);
+   * returns whether the message is still delivered. Unset: the connection
+   * ends with 1008. On a protocol route it answers with an `error` message
+   * instead (see Admission.upgrade in _operations.ts).
    */
-  overLimit?: (size: number) => boolean;
+  overLimit?: (data: unknown, size: number) => boolean;
   /** The session is over: counters and close code, for logs and observers. */
   closed(info: SessionInfo): void;
 }
@@ -171,7 +172,7 @@ export class MeteredSocket implements WebSocketLike, EventListenerObject {
       : 0;
     if (bucket !== null && !bucket.take(size, performance.now())) {
       const overLimit = this.#hooks.overLimit;
-      if (overLimit === undefined || !overLimit(size)) {
+      if (overLimit === undefined || !overLimit(event.data, size)) {
         if (overLimit === undefined) {
           this.#limited = true;
           this.#hooks.end(1008, RATE_LIMITED);

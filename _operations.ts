@@ -26,7 +26,14 @@ import { addressKey, clientAddress } from "./_client_key.ts";
 import { MeteredSocket, type MeterPolicy } from "./_metered_socket.ts";
 import { accessLine, routeWhere, type SessionCounts } from "./_access_log.ts";
 import { type Metered, report, type SessionHost } from "./_session.ts";
-import { END } from "./_symbols.ts";
+import { END, SEND_NOW } from "./_symbols.ts";
+import {
+  encodeError,
+  ERROR_CODE,
+  InvalidFrame,
+  parseFrame,
+  type WireId,
+} from "./_protocol_wire.ts";
 import { requestHeaders } from "./_headers.ts";
 import { asksForWebSocket } from "./_handshake.ts";
 
@@ -53,6 +60,9 @@ interface RoutePolicy {
   clientKey: ClientKey | undefined;
   // Whether admit() has anything to do for it, with nobody counting.
   active: boolean;
+  // A protocol route: a message over the rate limit is answered with an
+  // `error` and dropped, rather than closing the connection.
+  protocol: boolean;
   // Open connections of this route, if it has its own maxConnections or
   // maxConnectionsPerClient.
   open: number;
@@ -411,6 +421,7 @@ export class Operations {
       maxConnectionsPerClient: own.maxConnectionsPerClient ?? 0,
       clientKey: own.clientKey ?? app.clientKey,
       active: false,
+      protocol: route.options.protocol !== undefined,
       open: 0,
       perClient: new Map(),
     };
@@ -596,6 +607,21 @@ function decrement(map: Map<string, number>, key: string): void {
   else map.set(key, count);
 }
 
+// The answer to a protocol message dropped over the rate limit: an `error`
+// with the message's `id`, so that a request fails at once rather than
+// waiting for its timeout.
+function rateLimited(data: unknown): string {
+  const frame = typeof data === "string" ? parseFrame(data) : null;
+  const id = frame === null || frame instanceof InvalidFrame
+    ? undefined
+    : frame.id as WireId | undefined;
+  return encodeError(id, {
+    code: ERROR_CODE.RateLimited,
+    message:
+      "Cannot read message: over the rate limit, it was dropped: send fewer messages",
+  });
+}
+
 // The upgrade response (a 101, or the test client's stand-in for it): the
 // only responses that carry a socket.
 const upgrades = new WeakSet<Response>();
@@ -649,6 +675,14 @@ export class Admission implements Metered {
         : [];
       const socket = new MeteredSocket(upgraded.socket, meter, {
         end: (code, reason) => ws[END](code, reason),
+        overLimit: this.#policy.protocol
+          ? (data) => {
+            // At once or not at all: a client flooding the route without
+            // reading its answers gets no more of them.
+            ws[SEND_NOW](rateLimited(data));
+            return false;
+          }
+          : undefined,
         closed: (info) => ops.closed(sessions, info),
       }, sessions);
       if (meter.counting) this.#socket = socket;

@@ -13,7 +13,11 @@ import type { HTTPConnection } from "./connection.ts";
  * burst of up to `messages` messages passes at once. The message that
  * empties the bucket passes; the next one while it is empty does not: on a
  * plain route the socket is closed with 1008 "Rate limit exceeded" (the
- * handler reads what came before, then a `WebSocketDisconnect(1008)`).
+ * handler reads what came before, then a `WebSocketDisconnect(1008)`); on a
+ * protocol route (`protocol` option) the message is dropped unread and
+ * answered with an `error` of code `"rate_limited"` (with its `id` if it
+ * was a request), sent only if the client's send buffer is under the
+ * high-water mark, and the connection goes on.
  *
  * @example Ten messages a second, 64 KiB a second
  * ```ts

@@ -33,6 +33,7 @@ export * from "./messages.ts";
 export * from "./middleware.ts";
 export * from "./observer.ts";
 export * from "./params.ts";
+export * from "./protocol.ts";
 export * from "./route.ts";
 export * from "./routing.ts";
 export * from "./security.ts";

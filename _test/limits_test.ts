@@ -1,7 +1,8 @@
 // Limits over real sockets, with a raw TCP client the test fully controls.
 import assert from "node:assert/strict";
 import net from "node:net";
-import { App, WebSocketDisconnect } from "../mod.ts";
+import { z } from "zod";
+import { App, defineProtocol, WebSocketDisconnect } from "../mod.ts";
 import { TestClient, WebSocketDenialResponse } from "../testing.ts";
 import { addressKey } from "../_client_key.ts";
 import { rawHandshake } from "./_raw_client.ts";
@@ -301,6 +302,60 @@ Deno.test("rateLimit: the message that empties the bucket passes, the next close
   assert.ok(error instanceof WebSocketDisconnect);
   assert.equal(error.code, 1008);
   assert.deepEqual(received, ["1", "2", "3"]);
+});
+
+Deno.test("rateLimit on a protocol route: a message over it is dropped and answered with a rate_limited error, the connection goes on", async () => {
+  const chat = defineProtocol({
+    receives: { say: z.object({ text: z.string() }) },
+    sends: { said: z.object({ text: z.string() }) },
+    requests: { echo: { input: z.string(), output: z.string() } },
+  });
+  const app = new App();
+  const received: string[] = [];
+  app.websocket(
+    "/chat",
+    { protocol: chat, rateLimit: { messages: 2, perSeconds: 0.5 } },
+    async (ws) => {
+      await ws.accept();
+      for await (const m of ws.messages()) {
+        if (m.type === "say") {
+          received.push(m.data.text);
+          await ws.emit("said", m.data);
+        } else await m.reply(m.data);
+      }
+    },
+  );
+  await using ws = await new TestClient(app).websocketConnect("/chat");
+  for (const text of ["1", "2", "3"]) {
+    await ws.sendJson({ type: "say", data: { text } });
+  }
+  await ws.sendJson({ type: "echo", id: 7, data: "over" });
+  const frames: { type: string }[] = [];
+  for (let i = 0; i < 4; i++) frames.push(await ws.receiveJson());
+  const error = {
+    code: "rate_limited",
+    message:
+      "Cannot read message: over the rate limit, it was dropped: send fewer messages",
+  };
+  // The answers to the dropped messages go out at once, ahead of what the
+  // handler sends for the ones it reads.
+  assert.deepEqual(frames.filter((f) => f.type === "error"), [
+    { type: "error", error },
+    { type: "error", id: 7, error },
+  ]);
+  assert.deepEqual(frames.filter((f) => f.type === "said"), [
+    { type: "said", data: { text: "1" } },
+    { type: "said", data: { text: "2" } },
+  ]);
+  // The bucket refills (one message per quarter second): the session goes on.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await ws.sendJson({ type: "echo", id: 8, data: "again" });
+  assert.deepEqual(await ws.receiveJson(), {
+    type: "echo",
+    id: 8,
+    data: "again",
+  });
+  assert.deepEqual(received, ["1", "2"]);
 });
 
 Deno.test("rateLimit bytes: a message that fits the byte bucket passes, one over it closes with 1008", async () => {

@@ -22,7 +22,7 @@ Deno.test("MeteredSocket: with overLimit set, a message over the rate limit goes
     counting: true,
   }, {
     end: (code) => ended.push(code),
-    overLimit: (size) => {
+    overLimit: (_data, size) => {
       over.push(size);
       return false; // answered by the protocol layer, not delivered
     },
