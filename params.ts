@@ -488,7 +488,38 @@ export type Resolved<R> = R extends AsyncGenerator<infer T, unknown, unknown>
 export interface DependsOptions {
   /** Reuse the value within one connection or request. @default {true} */
   useCache?: boolean;
+  /**
+   * What credential the dependency reads, for generated docs (AsyncAPI
+   * security schemes). The credential helpers set it; set it on a
+   * dependency of your own that checks a credential the same way.
+   *
+   * @default {undefined}
+   */
+  credential?: CredentialScheme;
 }
+
+/**
+ * A credential a dependency reads, as docs generators describe it: an API
+ * key in a query parameter, header or cookie, an `Authorization: Bearer`
+ * token, or a bearer token offered as a WebSocket subprotocol.
+ *
+ * @example The descriptor of a credential helper
+ * ```ts
+ * import { apiKeyQuery, type CredentialScheme } from "@wsapi/wsapi";
+ * import assert from "node:assert/strict";
+ *
+ * const expected: CredentialScheme = { type: "apiKey", in: "query", name: "token" };
+ * assert.deepEqual(apiKeyQuery("token").credential, expected);
+ * ```
+ */
+export type CredentialScheme =
+  | {
+    readonly type: "apiKey";
+    readonly in: "query" | "header" | "cookie";
+    readonly name: string;
+  }
+  | { readonly type: "httpBearer" }
+  | { readonly type: "subprotocolBearer"; readonly protocol: string };
 
 /** Options of {@linkcode Security}. */
 export interface SecurityOptions extends DependsOptions {
@@ -523,6 +554,8 @@ export class Dependency<T = unknown> {
   readonly useCache: boolean;
   /** OAuth scopes declared with `Security`. */
   readonly scopes: readonly string[];
+  /** The credential it reads, for generated docs; set by the credential helpers. */
+  readonly credential: CredentialScheme | undefined;
   /** Type-only: what the dependency resolves to. Never set at runtime. */
   declare readonly "~type"?: T;
 
@@ -548,6 +581,7 @@ export class Dependency<T = unknown> {
     this.params = params;
     this.useCache = options.useCache ?? true;
     this.scopes = options.scopes ?? [];
+    this.credential = options.credential;
   }
 }
 
@@ -695,6 +729,7 @@ export function Security(
     return new Dependency(first.fn, first.params, {
       useCache: options.useCache ?? first.useCache,
       scopes: [...first.scopes, ...(options.scopes ?? [])],
+      credential: options.credential ?? first.credential,
     });
   }
   if (typeof first === "function") {
@@ -775,6 +810,7 @@ export function apiKeyQuery(
   const autoError = options.autoError ?? true;
   return Depends(
     (conn) => conn.queryParams.get(name) || missing(autoError),
+    { credential: { type: "apiKey", in: "query", name } },
   );
 }
 
@@ -814,7 +850,9 @@ export function apiKeyCookie(
   options: CredentialOptions = {},
 ): Dependency<string | undefined> {
   const autoError = options.autoError ?? true;
-  return Depends((conn) => conn.cookies[name] || missing(autoError));
+  return Depends((conn) => conn.cookies[name] || missing(autoError), {
+    credential: { type: "apiKey", in: "cookie", name },
+  });
 }
 
 /**
@@ -853,7 +891,9 @@ export function apiKeyHeader(
   options: CredentialOptions = {},
 ): Dependency<string | undefined> {
   const autoError = options.autoError ?? true;
-  return Depends((conn) => conn.headers.get(name) || missing(autoError));
+  return Depends((conn) => conn.headers.get(name) || missing(autoError), {
+    credential: { type: "apiKey", in: "header", name },
+  });
 }
 
 /** Credentials from an `Authorization` header. */
@@ -909,7 +949,7 @@ export function httpBearer(
       return missing(autoError, 401, { "www-authenticate": "Bearer" });
     }
     return { scheme: "Bearer", credentials: match[1] };
-  });
+  }, { credential: { type: "httpBearer" } });
 }
 
 /** Options of {@linkcode bearerFromSubprotocol}. */
@@ -981,5 +1021,5 @@ export function bearerFromSubprotocol(
     if (token === undefined || token === "") return missing(autoError);
     connectionControl.preferSubprotocol(conn, marker);
     return token;
-  });
+  }, { credential: { type: "subprotocolBearer", protocol: marker } });
 }

@@ -11,6 +11,7 @@
 import type { WebSocket } from "./websocket.ts";
 import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
+import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import { checkDeclarations } from "./_resolve.ts";
 import { normaliseOrigins } from "./_origin.ts";
 import {
@@ -140,6 +141,28 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
   idleTimeout?: number;
   /** Which origins may connect; overrides the app's `allowedOrigins`. */
   allowedOrigins?: OriginPolicy;
+  /**
+   * The messages the route speaks, as `defineProtocol()` returns them: read
+   * by the docs generator (`@wsapi/wsapi/asyncapi`).
+   */
+  protocol?: {
+    readonly receives: Readonly<Record<string, StandardSchemaV1>>;
+    readonly sends: Readonly<Record<string, StandardSchemaV1>>;
+    readonly requests: Readonly<
+      Record<
+        string,
+        { readonly input: StandardSchemaV1; readonly output: StandardSchemaV1 }
+      >
+    >;
+  };
+  /** A one-line summary for generated docs (AsyncAPI). */
+  summary?: string;
+  /** A longer description for generated docs (AsyncAPI, CommonMark). */
+  description?: string;
+  /** Tags that group the route in generated docs. */
+  tags?: readonly string[];
+  /** Whether generated docs list the route. @default {true} */
+  includeInSchema?: boolean;
 }
 
 /**
