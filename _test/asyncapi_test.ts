@@ -411,7 +411,10 @@ Deno.test("docs() serves the document and a self-contained page", async () => {
   assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
   const html = await page.text();
   // Nothing loaded from elsewhere: no external script, style or image.
-  assert.doesNotMatch(html, /<script[^>]+src=|<link|<img|@import|url\(["']?[a-z]/);
+  assert.doesNotMatch(
+    html,
+    /<script[^>]+src=|<link|<img|@import|url\(["']?[a-z]/,
+  );
   assert.doesNotMatch(html, /https?:\/\//);
   assert.match(html, /<script type="application\/json" id="asyncapi">/);
   assert.match(html, /href="\/spec.json"/);
