@@ -1,0 +1,118 @@
+// /docs in a real browser: Debian's Chromium driven by playwright-core, no
+// network but 127.0.0.1. The console connects to a protocol route, sends a
+// message from the form made from its schema and a request, and shows the
+// answers. A screenshot is kept in _test/artifacts/ (git-ignored).
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { docs } from "../asyncapi.ts";
+import { protocolApp } from "./_protocol_app.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = new URL("./artifacts/", import.meta.url);
+
+Deno.test({
+  name:
+    "/docs in Chromium: the console connects, sends a message and a request, and shows the answers",
+  async fn() {
+    try {
+      await Deno.stat(CHROMIUM);
+    } catch {
+      throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+    }
+    const app = protocolApp();
+    docs(app, { info: { title: "Chat", version: "1.0.0" } });
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      app.fetch,
+    );
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ], // playwright gives each launch a fresh, temporary profile
+    });
+    try {
+      const origin = `http://127.0.0.1:${server.addr.port}`;
+      const page = await browser.newPage();
+      const requested: string[] = [];
+      page.on("request", (request) => requested.push(request.url()));
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(error.message));
+      await page.goto(`${origin}/docs`);
+
+      // The reference part lists every channel and what is undescribed.
+      await page.locator("#channel-room").waitFor();
+      assert.match(
+        await page.locator("#channel-room").innerText(),
+        /\/rooms\/\{room\}[\s\S]*A chat room/,
+      );
+      assert.match(
+        await page.locator("#undescribed").innerText(),
+        /ticker receives\.subscribe/,
+      );
+
+      // The console: the first channel is the room; fill path and query.
+      assert.equal(await page.inputValue("#channel-select"), "room");
+      await page.fill('[name="path-room"]', "lobby");
+      await page.fill('[name="query-token"]', "t0k");
+      await page.fill('[name="query-nick"]', "ann");
+      await page.click("#connect");
+      await page.locator("#status", { hasText: /^connected/ }).waitFor();
+
+      // A message from the form made from `say`'s schema.
+      assert.equal(await page.inputValue("#message-select"), "say");
+      await page.fill('[name="field-text"]', "hello");
+      assert.equal(
+        await page.inputValue("#frame"),
+        '{"type":"say","data":{"text":"hello"}}',
+      );
+      await page.click("#send");
+      await page.locator("#log li.in", {
+        hasText: '{"type":"said","data":{"from":"lobby","text":"hello"}}',
+      }).waitFor();
+
+      // A request gets an id, and its answer comes back with it.
+      await page.selectOption("#message-select", "history_request");
+      await page.fill('[name="field-limit"]', "5");
+      assert.equal(
+        await page.inputValue("#frame"),
+        '{"type":"history","id":1,"data":{"limit":5}}',
+      );
+      await page.click("#send");
+      await page.locator("#log li.in", {
+        hasText: '{"type":"history","id":1,"data":["hello"]}',
+      }).waitFor();
+      // The next request takes the next id.
+      assert.equal(
+        await page.inputValue("#frame"),
+        '{"type":"history","id":2,"data":{"limit":5}}',
+      );
+
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({
+        path: new URL("docs_console.png", ARTIFACTS).pathname,
+        fullPage: true,
+      });
+
+      await page.click("#connect"); // Disconnect
+      await page.locator("#status", { hasText: "closed (1000)" }).waitFor();
+      assert.deepEqual(errors, []);
+      // Self-contained: the page loaded nothing but itself and the socket.
+      assert.deepEqual(
+        requested.filter((url) => !url.startsWith(origin)),
+        [],
+      );
+    } finally {
+      await browser.close();
+      await app.shutdown({ timeoutMs: 2000 });
+      await server.shutdown();
+    }
+  },
+});
