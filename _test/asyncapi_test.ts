@@ -6,7 +6,16 @@ import assert from "node:assert/strict";
 import { Parser } from "@asyncapi/parser";
 import { toJsonSchema } from "@valibot/to-json-schema";
 import { z } from "zod";
-import { App, Cookie, Depends, Header, Query, Router } from "../mod.ts";
+import {
+  apiKeyHeader,
+  App,
+  Cookie,
+  Depends,
+  Header,
+  Query,
+  Router,
+  Security,
+} from "../mod.ts";
 import {
   asyncapi,
   type AsyncAPIDocument,
@@ -200,6 +209,36 @@ Deno.test("asyncapi() turns the credential helpers into security schemes on the 
   assert.deepEqual(refs("browser_send"), [
     "#/components/securitySchemes/subprotocolBearer_bearer",
   ]);
+});
+
+Deno.test("asyncapi() documents a dependency of your own that declares its credential", () => {
+  const app = new App();
+  const signed = Depends(
+    { signature: Query() },
+    ({ signature }) => signature,
+    { credential: { type: "apiKey", in: "query", name: "signature" } },
+  );
+  // Security() keeps the credential of the dependency it wraps.
+  const admin = Security(apiKeyHeader("x-admin"), { scopes: ["admin"] });
+  assert.deepEqual(admin.credential, {
+    type: "apiKey",
+    in: "header",
+    name: "x-admin",
+  });
+  app.websocket(
+    "/ws",
+    { name: "ws", params: { signed, admin } },
+    (ws) => ws.accept(),
+  );
+  const doc = asyncapi(app);
+  assert.deepEqual(Object.keys(doc.components.securitySchemes), [
+    "apiKey_query_signature",
+    "apiKey_header_x-admin",
+  ]);
+  assert.equal(
+    (doc.operations.ws_receive.security as unknown[]).length,
+    2,
+  );
 });
 
 Deno.test("asyncapi() describes each message type in its wire envelope, from zod's own JSON Schema", () => {

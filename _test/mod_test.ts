@@ -62,3 +62,8 @@ Deno.test("broadcast.ts and broadcast_redis.ts export exactly their API", async 
   ]);
   assert.deepEqual(Object.keys(redis).sort(), ["RedisBackend"]);
 });
+
+Deno.test("asyncapi.ts exports exactly the docs API", async () => {
+  const asyncapi = await import("../asyncapi.ts");
+  assert.deepEqual(Object.keys(asyncapi).sort(), ["asyncapi", "docs"]);
+});
