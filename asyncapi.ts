@@ -233,6 +233,8 @@ function securityScheme(credential: CredentialScheme): JsonObject {
 
 class Builder {
   readonly #options: AsyncAPIOptions;
+  // The route being described, for error messages.
+  #path = "";
   readonly doc: AsyncAPIDocument;
 
   constructor(options: AsyncAPIOptions) {
@@ -266,7 +268,7 @@ class Builder {
   ): JsonObject {
     if (!isStandardSchema(schema)) {
       throw new TypeError(
-        `Cannot build AsyncAPI document: ${where} is not a Standard Schema validator: use zod, valibot, arktype or any Standard Schema v1 object`,
+        `Cannot build AsyncAPI document: protocol.${where} of route "${this.#path}" is not a Standard Schema validator: use zod, valibot, arktype or any Standard Schema v1 object`,
       );
     }
     const described = describeSchema(
@@ -400,6 +402,7 @@ class Builder {
   route(route: WebSocketRoute): void {
     const options = route.options;
     if (options.includeInSchema === false) return;
+    this.#path = route.path;
     const channels = this.doc.channels;
     const name = unique(
       route.name !== undefined && KEY.test(route.name)

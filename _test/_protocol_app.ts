@@ -149,7 +149,12 @@ export function protocolApp(): App {
   app.websocket(
     new URLPattern({ pathname: "/raw/:id" }),
     { name: "raw" },
-    (ws) => ws.accept(),
+    async (ws) => {
+      await ws.accept();
+      for await (const text of ws.iterText()) {
+        await ws.sendText(`echo ${ws.pathParams.id}: ${text}`);
+      }
+    },
   );
   app.get("/", () => "home");
   return app;

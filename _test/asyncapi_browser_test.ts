@@ -103,6 +103,19 @@ Deno.test({
 
       await page.click("#connect"); // Disconnect
       await page.locator("#status", { hasText: "closed (1000)" }).waitFor();
+
+      // A route without a protocol: the frame is sent as typed.
+      await page.click("#channel-raw button");
+      assert.equal(await page.inputValue("#channel-select"), "raw");
+      await page.fill('[name="path-id"]', "7");
+      await page.click("#connect");
+      await page.locator("#status", { hasText: /^connected/ }).waitFor();
+      await page.fill("#frame", "plain text");
+      await page.click("#send");
+      await page.locator("#log li.in", { hasText: "echo 7: plain text" })
+        .waitFor();
+      await page.click("#connect");
+      await page.locator("#status", { hasText: "closed (1000)" }).waitFor();
       assert.deepEqual(errors, []);
       // Self-contained: the page loaded nothing but itself and the socket.
       assert.deepEqual(

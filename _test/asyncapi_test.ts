@@ -432,7 +432,7 @@ Deno.test("asyncapi() throws a TypeError on bad input", () => {
   assert.throws(() => asyncapi(app), {
     name: "TypeError",
     message:
-      /^Cannot build AsyncAPI document: receives.bad is not a Standard Schema validator/,
+      /^Cannot build AsyncAPI document: protocol.receives.bad of route "\/ws" is not a Standard Schema validator: use zod/,
   });
 });
 
