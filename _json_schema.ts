@@ -8,13 +8,66 @@
 // What none of them describes is reported with the reason, never guessed.
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
 
-/** A JSON object (a JSON Schema, an AsyncAPI object). */
+/**
+ * A JSON object (a JSON Schema, an AsyncAPI object).
+ *
+ * @example A JSON Schema
+ * ```ts
+ * import type { JsonObject } from "@wsapi/wsapi/asyncapi";
+ * import assert from "node:assert/strict";
+ *
+ * const schema: JsonObject = { type: "string", maxLength: 500 };
+ * assert.equal(schema.type, "string");
+ * ```
+ */
 export type JsonObject = Record<string, unknown>;
 
-/** Which side of validation a schema describes: what is sent, or what results. */
+/**
+ * Which side of validation a schema describes: `"input"`, what a peer
+ * sends (messages the client sends, request inputs), or `"output"`, what
+ * validation gives (messages the server sends, request outputs).
+ *
+ * @example Usage
+ * ```ts
+ * import type { SchemaDirection } from "@wsapi/wsapi/asyncapi";
+ * import assert from "node:assert/strict";
+ *
+ * const direction: SchemaDirection = "input";
+ * assert.equal(direction, "input");
+ * ```
+ */
 export type SchemaDirection = "input" | "output";
 
-/** A caller's converter: a JSON Schema for `schema`, or `undefined` to pass. */
+/**
+ * A caller's JSON Schema converter, for validators with no JSON Schema
+ * output of their own: a JSON Schema (draft-07) for `schema`, or
+ * `undefined` to fall back to what the schema offers itself.
+ *
+ * @example valibot, through its converter package
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { asyncapi, type JsonObject, type JsonSchemaConverter } from "@wsapi/wsapi/asyncapi";
+ * import { toJsonSchema } from "@valibot/to-json-schema";
+ * import * as v from "valibot";
+ * import assert from "node:assert/strict";
+ *
+ * const valibot: JsonSchemaConverter = (schema) =>
+ *   schema["~standard"].vendor === "valibot"
+ *     ? toJsonSchema(schema as Parameters<typeof toJsonSchema>[0]) as JsonObject
+ *     : undefined;
+ * const app = new App();
+ * app.websocket("/ws", {
+ *   name: "ws",
+ *   protocol: { receives: { say: v.object({ text: v.string() }) }, sends: {}, requests: {} },
+ * }, async (ws) => await ws.accept());
+ * const doc = asyncapi(app, { jsonSchema: valibot });
+ * assert.deepEqual(doc.components.schemas.ws_say, {
+ *   type: "object",
+ *   properties: { text: { type: "string" } },
+ *   required: ["text"],
+ * });
+ * ```
+ */
 export type JsonSchemaConverter = (
   schema: StandardSchemaV1,
   direction: SchemaDirection,

@@ -62,7 +62,19 @@ import { docsPage } from "./_docs_page.ts";
 
 export type { JsonObject, JsonSchemaConverter, SchemaDirection };
 
-/** The `info` of an AsyncAPI document. */
+/**
+ * The `info` of an AsyncAPI document.
+ *
+ * @example Usage
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { asyncapi, type AsyncAPIInfo } from "@wsapi/wsapi/asyncapi";
+ * import assert from "node:assert/strict";
+ *
+ * const info: AsyncAPIInfo = { title: "Chat", version: "1.0.0", description: "Rooms and messages" };
+ * assert.deepEqual(asyncapi(new App(), { info }).info, info);
+ * ```
+ */
 export interface AsyncAPIInfo {
   /** The API's title. */
   title: string;
@@ -72,7 +84,20 @@ export interface AsyncAPIInfo {
   description?: string;
 }
 
-/** A server of an AsyncAPI document: where clients connect. */
+/**
+ * A server of an AsyncAPI document: where clients connect.
+ *
+ * @example Usage
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { asyncapi, type AsyncAPIServer } from "@wsapi/wsapi/asyncapi";
+ * import assert from "node:assert/strict";
+ *
+ * const production: AsyncAPIServer = { host: "chat.example.com", protocol: "wss" };
+ * const doc = asyncapi(new App(), { servers: { production } });
+ * assert.deepEqual(doc.servers, { production });
+ * ```
+ */
 export interface AsyncAPIServer {
   /** Host and port, e.g. `"localhost:8000"`. */
   host: string;
@@ -84,7 +109,22 @@ export interface AsyncAPIServer {
   description?: string;
 }
 
-/** Options of {@linkcode asyncapi}. */
+/**
+ * Options of {@linkcode asyncapi}.
+ *
+ * @example Usage
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { asyncapi, type AsyncAPIOptions } from "@wsapi/wsapi/asyncapi";
+ * import assert from "node:assert/strict";
+ *
+ * const options: AsyncAPIOptions = {
+ *   info: { title: "Chat", version: "1.0.0" },
+ *   servers: { local: { host: "localhost:8000", protocol: "ws" } },
+ * };
+ * assert.equal(asyncapi(new App(), options).info.title, "Chat");
+ * ```
+ */
 export interface AsyncAPIOptions {
   /** Title and version. @default {{ title: "wsapi", version: "0.1.0" }} */
   info?: AsyncAPIInfo;
@@ -101,7 +141,22 @@ export interface AsyncAPIOptions {
   jsonSchema?: JsonSchemaConverter;
 }
 
-/** Something the document could not describe, and why. */
+/**
+ * Something the document could not describe, and why: an entry of
+ * `x-wsapi-undescribed`.
+ *
+ * @example A route without a protocol
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { asyncapi, type Undescribed } from "@wsapi/wsapi/asyncapi";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App().websocket("/raw", { name: "raw" }, async (ws) => await ws.accept());
+ * const [entry]: Undescribed[] = asyncapi(app)["x-wsapi-undescribed"];
+ * assert.equal(entry.channel, "raw");
+ * assert.match(entry.reason, /declares no protocol/);
+ * ```
+ */
 export interface Undescribed {
   /** The channel (route). */
   channel: string;
@@ -111,7 +166,20 @@ export interface Undescribed {
   reason: string;
 }
 
-/** An AsyncAPI 3.0 document, as plain JSON. */
+/**
+ * An AsyncAPI 3.0 document, as plain JSON.
+ *
+ * @example Serialising it
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { asyncapi, type AsyncAPIDocument } from "@wsapi/wsapi/asyncapi";
+ * import assert from "node:assert/strict";
+ *
+ * const doc: AsyncAPIDocument = asyncapi(new App());
+ * assert.deepEqual(JSON.parse(JSON.stringify(doc)), doc);
+ * assert.equal(doc.asyncapi, "3.0.0");
+ * ```
+ */
 export interface AsyncAPIDocument {
   /** The AsyncAPI version: 3.0.0. */
   asyncapi: "3.0.0";
@@ -742,7 +810,22 @@ export function asyncapi(
   return builder.doc;
 }
 
-/** Options of {@linkcode docs}. */
+/**
+ * Options of {@linkcode docs}.
+ *
+ * @example Other paths
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { docs, type DocsOptions } from "@wsapi/wsapi/asyncapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App();
+ * const options: DocsOptions = { path: "/reference", specPath: "/reference.json" };
+ * docs(app, options);
+ * assert.equal((await new TestClient(app).get("/reference.json")).status, 200);
+ * ```
+ */
 export interface DocsOptions extends AsyncAPIOptions {
   /** Where the page is served. @default {"/docs"} */
   path?: string;
