@@ -284,7 +284,7 @@ function renderChannel() {
   for (const ref of security) {
     const key = ref.$ref.split("/").pop();
     const scheme = resolve(ref);
-    if (scheme.in === "query" && !params.querySelector("[data-query='" + scheme.name + "']")) {
+    if (scheme.in === "query" && !params.querySelector("[data-query=\"" + CSS.escape(scheme.name) + "\"]")) {
       params.append(el("label", {}, el("span", {}, "?" + scheme.name + " * (API key)"),
         el("input", { type: "text", "data-query": scheme.name, name: "query-" + scheme.name, autocomplete: "off" })));
     }
