@@ -220,8 +220,10 @@ function unique(base: string, taken: { has(key: string): boolean }): string {
   return `${base}_${n}`;
 }
 
+// arktype's types are functions: both kinds of object qualify.
 function isStandardSchema(value: unknown): value is StandardSchemaV1 {
-  return typeof value === "object" && value !== null && "~standard" in value;
+  return (typeof value === "object" || typeof value === "function") &&
+    value !== null && "~standard" in value;
 }
 
 // JSON Schema of a converter's value (the text on the wire is converted).

@@ -1,13 +1,15 @@
 // Property: whatever a route's Standard Schema accepts, the JSON Schema the
 // AsyncAPI document gives for it accepts too (ajv), for the validators that
-// produce one: zod 4 (Standard JSON Schema), valibot (its converter package)
-// and a hand-written Standard JSON Schema object. Values go through JSON
+// produce one: zod 4 and arktype (Standard JSON Schema), valibot (its
+// converter package), a hand-written Standard JSON Schema object, and a schema
+// with a toJsonSchema() method (arktype's, without the standard interface). Values go through JSON
 // first, as they do on the wire.
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Ajv } from "ajv";
 import { z } from "zod";
 import * as v from "valibot";
+import { type } from "arktype";
 import { toJsonSchema } from "@valibot/to-json-schema";
 import { App, type StandardSchemaV1 } from "../mod.ts";
 import { asyncapi, type JsonObject } from "../asyncapi.ts";
@@ -31,6 +33,26 @@ const valibotSchema = v.object({
   nested: v.optional(v.object({ x: v.number() })),
   maybe: v.nullable(v.string()),
 });
+
+const arktypeSchema = type({
+  text: "1 <= string <= 20",
+  count: "0 <= number.integer <= 100",
+  "flag?": "boolean",
+  tags: "(string <= 5)[] <= 3",
+  kind: "'a' | 'b'",
+  "nested?": { x: "number" },
+  maybe: "string | null",
+});
+
+// Only a toJsonSchema() method, as older validators offer.
+const methodSchema = {
+  "~standard": {
+    version: 1 as const,
+    vendor: "method",
+    validate: arktypeSchema["~standard"].validate,
+  },
+  toJsonSchema: () => arktypeSchema.toJsonSchema(),
+};
 
 // A validator that implements the Standard JSON Schema interface by hand.
 const handSchema = {
@@ -115,7 +137,9 @@ const CASES: [string, StandardSchemaV1, Parameters<typeof asyncapi>[1]][] = [
     jsonSchema: (schema) =>
       toJsonSchema(schema as Parameters<typeof toJsonSchema>[0]) as JsonObject,
   }],
+  ["arktype", arktypeSchema as StandardSchemaV1, {}],
   ["a Standard JSON Schema object", handSchema as StandardSchemaV1, {}],
+  ["a schema with a toJsonSchema() method", methodSchema, {}],
 ];
 
 for (const [name, schema, options] of CASES) {
