@@ -4,6 +4,13 @@
 // channels, messages and schemas, and drives a console over a browser
 // WebSocket speaking the protocol's wire format.
 
+/** An HTTP route, as the page lists it. */
+export interface HttpRouteEntry {
+  readonly methods: readonly string[];
+  readonly path: string;
+  readonly name: string | undefined;
+}
+
 /** What the page reads of the document besides the script's part. */
 interface DocumentHead {
   readonly asyncapi: string;
@@ -160,6 +167,13 @@ for (const id of channelIds) {
   }
   box.append(el("button", { class: "secondary", onclick: () => pickChannel(id) }, "Try it"));
   reference.append(box);
+}
+const httpRoutes = JSON.parse(document.getElementById("http-routes").textContent);
+if (httpRoutes.length > 0) {
+  reference.append(el("h2", {}, "HTTP routes"), el("table", { id: "http" },
+    el("tr", {}, el("th", {}, "methods"), el("th", {}, "path"), el("th", {}, "name")),
+    ...httpRoutes.map((r) => el("tr", {}, el("td", {}, r.methods.join(", ")), el("td", {}, el("code", {}, r.path)),
+      el("td", {}, r.name || "")))));
 }
 const schemas = Object.entries((doc.components && doc.components.schemas) || {});
 if (schemas.length > 0) {
@@ -368,9 +382,14 @@ function escapeHtml(text: string): string {
 }
 
 /** The page for `doc`; `specPath` is linked as the raw document. */
-export function docsPage(doc: DocumentHead, specPath: string): string {
+export function docsPage(
+  doc: DocumentHead,
+  specPath: string,
+  http: readonly HttpRouteEntry[],
+): string {
   // "<" escaped so no string in the document can end the script element.
   const embedded = JSON.stringify(doc).replaceAll("<", "\\u003c");
+  const routes = JSON.stringify(http).replaceAll("<", "\\u003c");
   const title = escapeHtml(doc.info.title);
   const description = doc.info.description === undefined
     ? ""
@@ -408,6 +427,7 @@ ${description}
 </aside>
 </main>
 <script type="application/json" id="asyncapi">${embedded}</script>
+<script type="application/json" id="http-routes">${routes}</script>
 <script>${SCRIPT}</script>
 </body>
 </html>

@@ -41,7 +41,7 @@
  * @module
  */
 import type { Route, Router } from "./routing.ts";
-import { WebSocketRoute } from "./routing.ts";
+import { HttpRoute, WebSocketRoute } from "./routing.ts";
 import {
   type CredentialScheme,
   Dependency,
@@ -849,8 +849,9 @@ function checkPath(value: unknown, option: string): string {
 /**
  * Serves the docs: `GET /asyncapi.json`, the AsyncAPI document, and
  * `GET /docs`, a self-contained HTML page (no CDN, works offline) that
- * lists every channel, message and schema, says what could not be
- * described, and has a console: pick a route, fill its path and query
+ * lists every channel, message and schema (and the HTTP routes, which the
+ * AsyncAPI document leaves out), says what could not be described, and has
+ * a console: pick a route, fill its path and query
  * parameters, connect, send a message of the protocol from a form made from
  * its schema (or raw text on a route without a protocol), and read the
  * answers. The document is built on the first request and rebuilt when
@@ -898,10 +899,18 @@ export function docs(app: Router, options: DocsOptions = {}): void {
     const routes = app.routes;
     if (cached?.routes !== routes) {
       const doc = asyncapi(app, documentOptions);
+      // The page lists the HTTP routes too (they are not AsyncAPI's).
+      const http = routes.filter((route) => route instanceof HttpRoute).map(
+        (route) => ({
+          methods: [...route.methods],
+          path: route.path,
+          name: route.name,
+        }),
+      );
       cached = {
         routes,
         json: JSON.stringify(doc),
-        html: docsPage(doc, specPath),
+        html: docsPage(doc, specPath, http),
       };
     }
     return cached;

@@ -58,6 +58,11 @@ Deno.test({
         /ticker receives\.subscribe/,
       );
 
+      // The HTTP routes are listed too.
+      const http = await page.locator("#http").innerText();
+      assert.match(http, /^GET\t\/\t$/m);
+      assert.match(http, /^GET\t\/asyncapi\.json\t$/m);
+
       // The console: the first channel is the room; fill path and query.
       assert.equal(await page.inputValue("#channel-select"), "room");
       await page.fill('[name="path-room"]', "lobby");
