@@ -301,10 +301,37 @@ function securityScheme(credential: CredentialScheme): JsonObject {
   }
 }
 
+// A credential a dependency of the user's declares is checked here, where
+// it is read: the helpers' are well-formed by construction.
+function checkCredential(
+  credential: CredentialScheme,
+  path: string,
+  dependency: Dependency,
+): void {
+  const c = credential as Partial<Record<string, unknown>>;
+  const ok = (c.type === "apiKey" &&
+    (c.in === "query" || c.in === "header" || c.in === "cookie") &&
+    typeof c.name === "string" && c.name !== "") ||
+    c.type === "httpBearer" ||
+    (c.type === "subprotocolBearer" && typeof c.protocol === "string" &&
+      c.protocol !== "");
+  if (!ok) {
+    throw new TypeError(
+      `Cannot build AsyncAPI document: the credential of dependency "${
+        dependency.fn.name || "anonymous"
+      }" on route "${path}" is ${
+        JSON.stringify(credential)
+      }: expected { type: "apiKey", in: "query" | "header" | "cookie", name }, { type: "httpBearer" } or { type: "subprotocolBearer", protocol }`,
+    );
+  }
+}
+
 class Builder {
   readonly #options: AsyncAPIOptions;
   // The route being described, for error messages.
   #path = "";
+  // Security scheme keys by credential (its JSON).
+  readonly #schemeKeys = new Map<string, string>();
   readonly doc: AsyncAPIDocument;
 
   constructor(options: AsyncAPIOptions) {
@@ -417,11 +444,10 @@ class Builder {
     const dependency = (declaration: Dependency): void => {
       if (seen.has(declaration)) return;
       seen.add(declaration);
-      if (declaration.credential !== undefined) {
-        found.credentials.set(
-          credentialKey(declaration.credential),
-          declaration.credential,
-        );
+      const credential = declaration.credential;
+      if (credential !== undefined) {
+        checkCredential(credential, this.#path, declaration);
+        found.credentials.set(JSON.stringify(credential), credential);
       }
       if (declaration.params !== undefined) params(declaration.params);
     };
@@ -494,8 +520,16 @@ class Builder {
     const found = this.#handshake(route, name);
     channel.bindings = this.#bindings(found);
     const security: JsonObject[] = [];
-    for (const [id, credential] of found.credentials) {
-      this.doc.components.securitySchemes[id] ??= securityScheme(credential);
+    const schemes = this.doc.components.securitySchemes;
+    for (const [signature, credential] of found.credentials) {
+      // Names are cleaned for AsyncAPI keys: distinct credentials whose
+      // cleaned names meet get distinct keys.
+      let id = this.#schemeKeys.get(signature);
+      if (id === undefined) {
+        id = unique(credentialKey(credential), { has: (k) => k in schemes });
+        this.#schemeKeys.set(signature, id);
+        schemes[id] = securityScheme(credential);
+      }
       security.push({ $ref: `#/components/securitySchemes/${id}` });
     }
     const messages: Record<string, JsonObject> = {};

@@ -241,6 +241,35 @@ Deno.test("asyncapi() documents a dependency of your own that declares its crede
   );
 });
 
+Deno.test("asyncapi() keeps credentials apart whose names clean to the same key", () => {
+  const app = new App();
+  app.websocket("/ws", {
+    name: "ws",
+    params: { a: apiKeyHeader("x key"), b: apiKeyHeader("x_key") },
+  }, (ws) => ws.accept());
+  const doc = asyncapi(app);
+  assert.deepEqual(
+    Object.entries(doc.components.securitySchemes).map(([k, s]) => [k, s.name]),
+    [["apiKey_header_x_key", "x key"], ["apiKey_header_x_key_2", "x_key"]],
+  );
+});
+
+Deno.test("asyncapi() refuses a malformed credential descriptor with a TypeError", () => {
+  const app = new App();
+  app.websocket("/ws", {
+    params: {
+      key: Depends(function signed() {
+        return 1;
+      }, { credential: { type: "apiKey", in: "body" } as never }),
+    },
+  }, (ws) => ws.accept());
+  assert.throws(() => asyncapi(app), {
+    name: "TypeError",
+    message:
+      'Cannot build AsyncAPI document: the credential of dependency "signed" on route "/ws" is {"type":"apiKey","in":"body"}: expected { type: "apiKey", in: "query" | "header" | "cookie", name }, { type: "httpBearer" } or { type: "subprotocolBearer", protocol }',
+  });
+});
+
 Deno.test("asyncapi() describes each message type in its wire envelope, from zod's own JSON Schema", () => {
   const doc = asyncapi(protocolApp(), VALIBOT);
   const messages = doc.channels.room.messages as Record<string, {
@@ -467,7 +496,8 @@ Deno.test("docs() escapes the document so no string ends the script element", as
   }, (ws) => ws.accept());
   docs(app, { info: { title: "<b>T</b>", version: "1" } });
   const html = await (await new TestClient(app).get("/docs")).text();
-  assert.equal(html.match(/<\/script>/g)?.length, 2);
+  // The document, the HTTP routes and the script: three elements, no more.
+  assert.equal(html.match(/<\/script>/g)?.length, 3);
   assert.match(html, /&#60;b&#62;T&#60;\/b&#62;/);
 });
 
