@@ -313,7 +313,10 @@ function renderChannel() {
 }
 function url() {
   const channel = doc.channels[channelSelect.value];
-  let path = channel.address || "/";
+  if (typeof channel.address !== "string") {
+    throw new Error("Cannot connect: this route's path is a pattern with no address to fill in");
+  }
+  let path = channel.address;
   for (const input of params.querySelectorAll("[data-path]")) {
     if (input.value === "") throw new Error("Fill the path parameter {" + input.dataset.path + "}");
     path = path.replace("{" + input.dataset.path + "}", encodeURIComponent(input.value));

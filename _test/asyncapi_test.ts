@@ -429,6 +429,19 @@ Deno.test("asyncapi() names channels uniquely, from the route name or the path",
   );
 });
 
+Deno.test("asyncapi() gives a URLPattern beyond named segments a null address", async () => {
+  const app = new App();
+  app.websocket(
+    new URLPattern({ pathname: "/files/*" }),
+    { name: "files" },
+    (ws) => ws.accept(),
+  );
+  const doc = asyncapi(app);
+  assert.equal(doc.channels.files.address, null);
+  assert.equal(doc.channels.files.parameters, undefined);
+  assert.deepEqual(await errorsOf(doc), []);
+});
+
 Deno.test("asyncapi() throws a TypeError on bad input", () => {
   assert.throws(
     () => asyncapi({} as App),
