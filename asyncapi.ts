@@ -40,17 +40,13 @@
  *
  * @module
  */
-import type { Route, Router } from "./routing.ts";
-import { HttpRoute, WebSocketRoute } from "./routing.ts";
-import {
-  type CredentialScheme,
-  Dependency,
-  Param,
-  type Params,
-} from "./params.ts";
+import type { Router } from "./routing.ts";
+import { HttpRoute, type Route, WebSocketRoute } from "./route.ts";
+import type { CredentialScheme } from "./params.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
-import { headerName } from "./_resolve.ts";
-import { compileTemplate, CONVERTERS } from "./_path_template.ts";
+import { compileTemplate } from "./_path_template.ts";
+import { CONVERTERS } from "./_converters.ts";
+import { isSchema } from "./_validate.ts";
 import {
   describeSchema,
   type JsonObject,
@@ -58,6 +54,7 @@ import {
   rebaseRefs,
   type SchemaDirection,
 } from "./_json_schema.ts";
+import { bindings, readHandshake } from "./_asyncapi_handshake.ts";
 import { docsPage } from "./_docs_page.ts";
 
 export type { JsonObject, JsonSchemaConverter, SchemaDirection };
@@ -220,48 +217,6 @@ function unique(base: string, taken: { has(key: string): boolean }): string {
   return `${base}_${n}`;
 }
 
-// arktype's types are functions: both kinds of object qualify.
-function isStandardSchema(value: unknown): value is StandardSchemaV1 {
-  return (typeof value === "object" || typeof value === "function") &&
-    value !== null && "~standard" in value;
-}
-
-// JSON Schema of a converter's value (the text on the wire is converted).
-function converterSchema(type: string): JsonObject {
-  const list = /^list\[(.*)\]$/.exec(type);
-  if (list !== null) return { type: "array", items: converterSchema(list[1]) };
-  switch (type) {
-    case "string":
-    case "str":
-      return { type: "string" };
-    case "int":
-      return { type: "integer" };
-    case "float":
-      return { type: "number" };
-    case "bool":
-      return { type: "boolean" };
-    case "uuid":
-      return { type: "string", format: "uuid" };
-    default:
-      return { type: "string", description: `Converted by "${type}"` };
-  }
-}
-
-function jsonValue(value: unknown): boolean {
-  try {
-    return JSON.stringify(value) !== undefined;
-  } catch {
-    return false;
-  }
-}
-
-interface Handshake {
-  query: Map<string, { schema: JsonObject; required: boolean }>;
-  headers: Map<string, { schema: JsonObject; required: boolean }>;
-  cookies: Map<string, boolean>;
-  credentials: Map<string, CredentialScheme>;
-}
-
 function credentialKey(credential: CredentialScheme): string {
   switch (credential.type) {
     case "apiKey":
@@ -298,31 +253,6 @@ function securityScheme(credential: CredentialScheme): JsonObject {
         description:
           `A bearer token offered as a subprotocol after the marker "${credential.protocol}": \`new WebSocket(url, ["${credential.protocol}", token])\`. The server accepts "${credential.protocol}".`,
       };
-  }
-}
-
-// A credential a dependency of the user's declares is checked here, where
-// it is read: the helpers' are well-formed by construction.
-function checkCredential(
-  credential: CredentialScheme,
-  path: string,
-  dependency: Dependency,
-): void {
-  const c = credential as Partial<Record<string, unknown>>;
-  const ok = (c.type === "apiKey" &&
-    (c.in === "query" || c.in === "header" || c.in === "cookie") &&
-    typeof c.name === "string" && c.name !== "") ||
-    c.type === "httpBearer" ||
-    (c.type === "subprotocolBearer" && typeof c.protocol === "string" &&
-      c.protocol !== "");
-  if (!ok) {
-    throw new TypeError(
-      `Cannot build AsyncAPI document: the credential of dependency "${
-        dependency.fn.name || "anonymous"
-      }" on route "${path}" is ${
-        JSON.stringify(credential)
-      }: expected { type: "apiKey", in: "query" | "header" | "cookie", name }, { type: "httpBearer" } or { type: "subprotocolBearer", protocol }`,
-    );
   }
 }
 
@@ -363,7 +293,7 @@ class Builder {
     direction: SchemaDirection,
     where: string,
   ): JsonObject {
-    if (!isStandardSchema(schema)) {
+    if (!isSchema(schema)) {
       throw new TypeError(
         `Cannot build AsyncAPI document: protocol.${where} of route "${this.#path}" is not a Standard Schema validator: use zod, valibot, arktype or any Standard Schema v1 object`,
       );
@@ -390,111 +320,6 @@ class Builder {
     return { $ref: ref };
   }
 
-  #handshake(route: WebSocketRoute, channel: string): Handshake {
-    const found: Handshake = {
-      query: new Map(),
-      headers: new Map(),
-      cookies: new Map(),
-      credentials: new Map(),
-    };
-    const seen = new Set<unknown>();
-    const param = (name: string, declaration: Param): void => {
-      if (declaration.source === "cookie") {
-        const cookie = declaration.name ?? name;
-        found.cookies.set(
-          cookie,
-          (found.cookies.get(cookie) ?? false) || !declaration.optional,
-        );
-        return;
-      }
-      if (declaration.source !== "query" && declaration.source !== "header") {
-        return;
-      }
-      const target = declaration.source === "query"
-        ? found.query
-        : found.headers;
-      const wireName = declaration.name ??
-        (declaration.source === "header" ? headerName(name) : name);
-      const decoder = declaration.decoder;
-      let schema: JsonObject;
-      if (isStandardSchema(decoder)) {
-        const described = describeSchema(
-          decoder,
-          "input",
-          this.#options.jsonSchema,
-        );
-        if (described.problem !== undefined) {
-          this.doc["x-wsapi-undescribed"].push({
-            channel,
-            reason:
-              `${declaration.source} parameter "${wireName}": ${described.problem}`,
-          });
-          schema = { description: `Not described: ${described.problem}.` };
-        } else schema = described.schema;
-      } else schema = converterSchema(decoder.type);
-      if (declaration.default !== undefined && jsonValue(declaration.default)) {
-        schema = { ...schema, default: declaration.default };
-      }
-      const before = target.get(wireName);
-      target.set(wireName, {
-        schema: before?.schema ?? schema,
-        required: (before?.required ?? false) || !declaration.optional,
-      });
-    };
-    const dependency = (declaration: Dependency): void => {
-      if (seen.has(declaration)) return;
-      seen.add(declaration);
-      const credential = declaration.credential;
-      if (credential !== undefined) {
-        checkCredential(credential, this.#path, declaration);
-        found.credentials.set(JSON.stringify(credential), credential);
-      }
-      if (declaration.params !== undefined) params(declaration.params);
-    };
-    const params = (declarations: Params): void => {
-      for (const [name, declaration] of Object.entries(declarations)) {
-        if (declaration instanceof Param) param(name, declaration);
-        else if (declaration instanceof Dependency) dependency(declaration);
-      }
-    };
-    for (const declaration of route.dependencies) dependency(declaration);
-    if (route.options.params !== undefined) params(route.options.params);
-    return found;
-  }
-
-  #bindings(found: Handshake): JsonObject {
-    const object = (
-      entries: Map<string, { schema: JsonObject; required: boolean }>,
-    ): JsonObject => {
-      const required = [...entries].filter(([, e]) => e.required).map(([n]) =>
-        n
-      );
-      return {
-        type: "object",
-        properties: Object.fromEntries(
-          [...entries].map(([name, entry]) => [name, entry.schema]),
-        ),
-        ...(required.length === 0 ? {} : { required }),
-      };
-    };
-    const headers = new Map(found.headers);
-    if (found.cookies.size > 0) {
-      const names = [...found.cookies].map(([name, required]) =>
-        `${name}${required ? "" : " (optional)"}`
-      ).join(", ");
-      headers.set("cookie", {
-        schema: { type: "string", description: `Cookies read: ${names}.` },
-        required: headers.get("cookie")?.required ??
-          [...found.cookies.values()].some(Boolean),
-      });
-    }
-    const ws: JsonObject = { method: "GET" };
-    if (found.query.size > 0) ws.query = object(found.query);
-    if (headers.size > 0) ws.headers = object(headers);
-    ws.bindingVersion = "0.1.0";
-    return { ws };
-  }
-
   route(route: WebSocketRoute): void {
     const options = route.options;
     if (options.includeInSchema === false) return;
@@ -517,8 +342,13 @@ class Builder {
       channel.tags = options.tags.map((tag) => ({ name: tag }));
     }
     if (parameters !== undefined) channel.parameters = parameters;
-    const found = this.#handshake(route, name);
-    channel.bindings = this.#bindings(found);
+    const found = readHandshake(
+      route,
+      this.#options.jsonSchema,
+      (reason) =>
+        this.doc["x-wsapi-undescribed"].push({ channel: name, reason }),
+    );
+    channel.bindings = bindings(found);
     const security: JsonObject[] = [];
     const schemes = this.doc.components.securitySchemes;
     for (const [signature, credential] of found.credentials) {
