@@ -96,7 +96,8 @@ function isObject(value: unknown): value is JsonObject {
 function reason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   // A converter's message can run long (zod lists the path); one line is enough.
-  const line = message.split("\n")[0];
+  // Its closing period is dropped: the reason is quoted inside sentences.
+  const line = message.split("\n")[0].replace(/(?<!\.)\.$/, "");
   return line.length > 200 ? `${line.slice(0, 197)}...` : line;
 }
 

@@ -630,6 +630,8 @@ export class App extends Router {
       maxQueuedBytes: options.maxQueuedBytes ?? this.#maxQueuedBytes,
       idleTimeout: options.idleTimeout ?? this.#idleTimeout,
       sendHighWaterMark: this.#sendHighWaterMark,
+      protocol: options.protocol,
+      onInvalid: options.onInvalid,
       respond: (handshake) => {
         const close = handshake.close;
         if (close !== undefined) context.onRefuse?.(close.code, close.reason);

@@ -20,15 +20,14 @@
  *
  * @example A document for a protocol route
  * ```ts
- * import { App } from "@wsapi/wsapi";
+ * import { App, defineProtocol } from "@wsapi/wsapi";
  * import { asyncapi } from "@wsapi/wsapi/asyncapi";
  * import { z } from "zod";
  * import assert from "node:assert/strict";
  *
- * const chat = Object.freeze({
+ * const chat = defineProtocol({
  *   receives: { say: z.object({ text: z.string() }) },
  *   sends: { said: z.object({ from: z.string(), text: z.string() }) },
- *   requests: {},
  * });
  * const app = new App();
  * app.websocket("/rooms/{room}", { name: "room", protocol: chat }, async (ws) => await ws.accept());
@@ -43,6 +42,7 @@
 import type { Router } from "./routing.ts";
 import { HttpRoute, type Route, WebSocketRoute } from "./route.ts";
 import type { CredentialScheme } from "./params.ts";
+import type { Protocol } from "./protocol.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import { compileTemplate } from "./_path_template.ts";
 import { CONVERTERS } from "./_converters.ts";
@@ -382,7 +382,7 @@ class Builder {
         ...extra,
       };
     };
-    const protocol = options.protocol;
+    const protocol: Protocol | undefined = options.protocol;
     if (protocol === undefined) {
       this.doc["x-wsapi-undescribed"].push({
         channel: name,
@@ -417,7 +417,7 @@ class Builder {
       description: "The request's id, echoed in its answer.",
       location: "$message.payload#/id",
     };
-    for (const [type, schema] of Object.entries(protocol.receives ?? {})) {
+    for (const [type, schema] of Object.entries(protocol.receives)) {
       const id = messageKey(type);
       messages[id] = {
         name: type,
@@ -437,10 +437,10 @@ class Builder {
       };
       operation(`${name}_receive_${type}`, "receive", id);
     }
-    for (const [type, schema] of Object.entries(protocol.sends ?? {})) {
+    for (const [type, schema] of Object.entries(protocol.sends)) {
       const id = messageKey(
         type,
-        type in (protocol.receives ?? {}) ? "_sent" : "",
+        type in protocol.receives ? "_sent" : "",
       );
       messages[id] = {
         name: type,
@@ -460,10 +460,10 @@ class Builder {
       };
       operation(`${name}_send_${type}`, "send", id);
     }
-    const requests = Object.entries(protocol.requests ?? {});
+    const requests = Object.entries(protocol.requests);
     let errorKey: string | undefined;
     if (
-      requests.length > 0 || Object.keys(protocol.receives ?? {}).length > 0
+      requests.length > 0 || Object.keys(protocol.receives).length > 0
     ) {
       errorKey = messageKey(ERROR_TYPE);
       messages[errorKey] = {
@@ -504,7 +504,7 @@ class Builder {
           this.#payload(
             name,
             `${name}_${type}_input`,
-            request?.input,
+            request.input,
             "input",
             `requests.${type}.input`,
           ),
@@ -521,7 +521,7 @@ class Builder {
           this.#payload(
             name,
             `${name}_${type}_output`,
-            request?.output,
+            request.output,
             "output",
             `requests.${type}.output`,
           ),

@@ -7,7 +7,9 @@
  */
 import type { WebSocket } from "./websocket.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
+import type { InvalidMessagePolicy, Protocol } from "./protocol.ts";
 import { checkDeclarations } from "./_dependencies.ts";
+import { checkProtocolOptions } from "./_protocol_session.ts";
 import { normaliseOrigins, type OriginPolicy } from "./_handshake.ts";
 import { checkLimits } from "./_limits.ts";
 import {
@@ -16,7 +18,6 @@ import {
   fromURLPattern,
 } from "./_path_template.ts";
 import { COMPILED, SOURCE } from "./_symbols.ts";
-import type { StandardSchemaV1 } from "./_standard_schema.ts";
 
 export type { OriginPolicy } from "./_handshake.ts";
 
@@ -50,8 +51,10 @@ export type HandlerArgs = Record<string, unknown>;
  * assert.equal(app.routes[0].handler, greet);
  * ```
  */
-export type WebSocketHandler<A = HandlerArgs> = (
-  ws: WebSocket,
+// (The protocol defaults to `any` for the reason given at WebSocket.)
+// deno-lint-ignore no-explicit-any
+export type WebSocketHandler<A = HandlerArgs, Q extends Protocol = any> = (
+  ws: WebSocket<Q>,
   args: A,
 ) => void | Promise<void>;
 
@@ -126,9 +129,25 @@ export interface HttpRouteOptions<P extends Params = Params> {
  * assert.equal(app.urlPathFor("upload"), "/upload");
  * ```
  */
-export interface WebSocketRouteOptions<P extends Params = Params> {
+export interface WebSocketRouteOptions<
+  P extends Params = Params,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+> {
   /** A name for `urlPathFor()` and `urlFor()`. */
   name?: string;
+  /**
+   * The route's message protocol (from `defineProtocol()`): it types and
+   * validates `ws.messages()`, `ws.receiveMessage()` and `ws.emit()`.
+   * Without one, those methods throw. @default {undefined}
+   */
+  protocol?: Q;
+  /**
+   * What an invalid protocol message gets: `"error"` answers with an `error`
+   * message and goes on, `"close"` closes with 1007 (not JSON) or 1008.
+   * Needs `protocol`. @default {"error"}
+   */
+  onInvalid?: InvalidMessagePolicy;
   /** What the handler needs; it receives them, typed, as `args`. */
   params?: P;
   /** Dependencies run before the handler, for their effects. */
@@ -143,20 +162,6 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
   idleTimeout?: number;
   /** Which origins may connect; overrides the app's `allowedOrigins`. */
   allowedOrigins?: OriginPolicy;
-  /**
-   * The messages the route speaks, as `defineProtocol()` returns them: read
-   * by the docs generator (`@wsapi/wsapi/asyncapi`).
-   */
-  protocol?: {
-    readonly receives: Readonly<Record<string, StandardSchemaV1>>;
-    readonly sends: Readonly<Record<string, StandardSchemaV1>>;
-    readonly requests: Readonly<
-      Record<
-        string,
-        { readonly input: StandardSchemaV1; readonly output: StandardSchemaV1 }
-      >
-    >;
-  };
   /** A one-line summary for generated docs (AsyncAPI). */
   summary?: string;
   /** A longer description for generated docs (AsyncAPI, CommonMark). */
@@ -183,15 +188,19 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
  * assert.equal(route.name, "room");
  * ```
  */
-export class WebSocketRoute<P extends Params = Params> {
+export class WebSocketRoute<
+  P extends Params = Params,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+> {
   /** The path template as written. */
   readonly path: string;
   /** The route name: the `name` option, else the handler's function name. */
   readonly name: string | undefined;
   /** The handler. */
-  readonly handler: WebSocketHandler<ArgsOf<P>>;
+  readonly handler: WebSocketHandler<ArgsOf<P>, Q>;
   /** The route's options. */
-  readonly options: WebSocketRouteOptions<P>;
+  readonly options: WebSocketRouteOptions<P, Q>;
   /** Dependencies run before the handler: app, include, router, then route level. */
   readonly dependencies: readonly Dependency[];
   /**
@@ -219,11 +228,12 @@ export class WebSocketRoute<P extends Params = Params> {
    */
   constructor(
     path: RoutePath,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
+    options: WebSocketRouteOptions<P, Q>,
+    handler: WebSocketHandler<ArgsOf<P>, Q>,
   ) {
     assertHandler(handler, path);
     const compiled = compilePath(path);
+    checkProtocolOptions(compiled.template, options);
     this[COMPILED] = compiled;
     this[SOURCE] = path;
     this.path = compiled.template;

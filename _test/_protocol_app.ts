@@ -1,6 +1,5 @@
-// An app with protocol routes, for the docs tests. The protocol server lands
-// with typed protocols; until then the handler speaks the wire format by hand
-// (`{"type", "data"}`, requests with an `"id"`), echoing `say` as `said`.
+// An app with protocol routes, for the docs tests: the room echoes `say` as
+// `said` and answers `history` requests, through the protocol server.
 import { z } from "zod";
 import * as v from "valibot";
 import {
@@ -9,6 +8,7 @@ import {
   apiKeyQuery,
   App,
   bearerFromSubprotocol,
+  defineProtocol,
   Depends,
   Header,
   httpBearer,
@@ -16,24 +16,23 @@ import {
   Path,
   Query,
   type StandardSchemaV1,
-  WebSocketDisconnect,
 } from "../mod.ts";
 
-/** The chat protocol of the API contract, as `defineProtocol()` returns it. */
-export const chat = Object.freeze({
-  receives: Object.freeze({
+/** The chat protocol of the API contract. */
+export const chat = defineProtocol({
+  receives: {
     say: z.object({ text: z.string().min(1).max(500) }),
     typing: z.object({}),
-  }),
-  sends: Object.freeze({
+  },
+  sends: {
     said: z.object({ from: z.string(), text: z.string() }),
-  }),
-  requests: Object.freeze({
-    history: Object.freeze({
+  },
+  requests: {
+    history: {
       input: z.object({ limit: z.number().int().min(1).max(100) }),
       output: z.array(z.string()),
-    }),
-  }),
+    },
+  },
 });
 
 /** A validator with no JSON Schema output: the document must say so. */
@@ -48,18 +47,16 @@ const opaque: StandardSchemaV1<unknown, string> = {
   },
 };
 
-const ticker = Object.freeze({
-  receives: Object.freeze({
+const ticker = defineProtocol({
+  receives: {
     subscribe: v.object({ symbol: v.pipe(v.string(), v.maxLength(8)) }),
     note: opaque,
-  }),
-  sends: Object.freeze({
+  },
+  sends: {
     tick: v.object({ symbol: v.string(), price: v.number() }),
-  }),
-  requests: Object.freeze({}),
+  },
+  requests: {},
 });
-
-type Frame = { type?: unknown; id?: unknown; data?: unknown };
 
 /** Builds the app; `ticker` uses valibot, which needs a converter. */
 export function protocolApp(): App {
@@ -78,48 +75,12 @@ export function protocolApp(): App {
     protocol: chat,
   }, async (ws, { room }) => {
     await ws.accept();
-    while (true) {
-      let frame: Frame;
-      try {
-        frame = await ws.receiveJson<Frame>();
-      } catch (error) {
-        if (error instanceof WebSocketDisconnect) return;
-        throw error;
-      }
-      if (frame.type === "say") {
-        const parsed = chat.receives.say.safeParse(frame.data);
-        if (!parsed.success) {
-          await ws.sendJson({
-            type: "error",
-            error: { code: "invalid", message: "Invalid say" },
-          });
-          continue;
-        }
-        lines.push(parsed.data.text);
-        await ws.sendJson({
-          type: "said",
-          data: { from: room, text: parsed.data.text },
-        });
-      } else if (frame.type === "history") {
-        const parsed = chat.requests.history.input.safeParse(frame.data);
-        await ws.sendJson(
-          parsed.success
-            ? {
-              type: "history",
-              id: frame.id,
-              data: lines.slice(-parsed.data.limit),
-            }
-            : {
-              type: "error",
-              id: frame.id,
-              error: { code: "invalid", message: "Invalid history" },
-            },
-        );
-      } else if (frame.type !== "typing") {
-        await ws.sendJson({
-          type: "error",
-          error: { code: "unknown_type", message: "Unknown message type" },
-        });
+    for await (const m of ws.messages()) {
+      if (m.type === "say") {
+        lines.push(m.data.text);
+        await ws.emit("said", { from: room, text: m.data.text });
+      } else if (m.type === "history") {
+        await m.reply(lines.slice(-m.data.limit));
       }
     }
   });

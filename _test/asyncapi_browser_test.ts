@@ -1,43 +1,51 @@
 // /docs in a real browser: Debian's Chromium driven by playwright-core, no
 // network but 127.0.0.1. The console connects to a protocol route, sends a
 // message from the form made from its schema and a request, and shows the
-// answers. A screenshot is kept in _test/artifacts/ (git-ignored).
+// answers; on the chat example, it joins and sees its message said. A
+// screenshot of each is kept in _test/artifacts/ (git-ignored).
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { docs } from "../asyncapi.ts";
+import { toJsonSchema } from "@valibot/to-json-schema";
+import { docs, type JsonObject } from "../asyncapi.ts";
+import { Broadcast, MemoryBackend } from "../broadcast.ts";
+import { chatApp } from "../examples/chat/main.ts";
 import { protocolApp } from "./_protocol_app.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = new URL("./artifacts/", import.meta.url);
 
+async function launch() {
+  try {
+    await Deno.stat(CHROMIUM);
+  } catch {
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  }
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ], // playwright gives each launch a fresh, temporary profile
+  });
+}
+
 Deno.test({
   name:
     "/docs in Chromium: the console connects, sends a message and a request, and shows the answers",
   async fn() {
-    try {
-      await Deno.stat(CHROMIUM);
-    } catch {
-      throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-    }
     const app = protocolApp();
     docs(app, { info: { title: "Chat", version: "1.0.0" } });
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen() {} },
       app.fetch,
     );
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ], // playwright gives each launch a fresh, temporary profile
-    });
+    const browser = await launch();
     try {
       const origin = `http://127.0.0.1:${server.addr.port}`;
       const page = await browser.newPage();
@@ -131,6 +139,99 @@ Deno.test({
       await browser.close();
       await app.shutdown({ timeoutMs: 2000 });
       await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "/docs of the chat example in Chromium: the console joins, says a message and sees it said",
+  async fn() {
+    const broadcast = new Broadcast(new MemoryBackend());
+    const app = chatApp(broadcast);
+    // valibot has no JSON Schema output of its own: its converter package,
+    // as the README shows. It cannot express `v.trim()`: the document says
+    // so, and the console takes that message's data as JSON.
+    docs(app, {
+      info: { title: "Chat", version: "1.0.0" },
+      jsonSchema: (schema) =>
+        schema["~standard"].vendor === "valibot"
+          ? toJsonSchema(
+            schema as Parameters<typeof toJsonSchema>[0],
+          ) as JsonObject
+          : undefined,
+    });
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      app.fetch,
+    );
+    const browser = await launch();
+    try {
+      const origin = `http://127.0.0.1:${server.addr.port}`;
+      const page = await browser.newPage();
+      const requested: string[] = [];
+      page.on("request", (request) => requested.push(request.url()));
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(error.message));
+      await page.goto(`${origin}/docs`);
+
+      // The chat's one route, its messages, and what could not be described.
+      await page.locator("#channel-ws").waitFor();
+      const channel = await page.locator("#channel-ws").innerText();
+      for (const type of ["say", "said", "joined", "left"]) {
+        assert.match(channel, new RegExp(`→ (?:server|client)${type} `));
+      }
+      assert.match(
+        await page.locator("#undescribed").innerText(),
+        /receives\.say[\s\S]*trim/,
+      );
+
+      // Connect with a name (the route's query parameter).
+      assert.equal(await page.inputValue("#channel-select"), "ws");
+      await page.fill('[name="query-name"]', "ann");
+      await page.click("#connect");
+      await page.locator("#status", { hasText: /^connected/ }).waitFor();
+      await page.locator("#log li.in", { hasText: '"type":"joined"' })
+        .waitFor();
+      assert.match(
+        await page.locator("#log li.in").first().innerText(),
+        /"name":"ann"/,
+      );
+
+      // `say`: its data typed as JSON; the room says it back, from "ann".
+      assert.equal(await page.inputValue("#message-select"), "say");
+      await page.fill('[name="field-data"]', '{"text":"hello"}');
+      assert.equal(
+        await page.inputValue("#frame"),
+        '{"type":"say","data":{"text":"hello"}}',
+      );
+      await page.click("#send");
+      await page.locator("#log li.in", { hasText: '"type":"said"' }).waitFor();
+      assert.match(
+        await page.locator("#log li.in", { hasText: '"type":"said"' })
+          .innerText(),
+        /"data":\{"from":"ann","text":"hello"\}/,
+      );
+
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({
+        path: new URL("docs_chat_console.png", ARTIFACTS).pathname,
+        fullPage: true,
+      });
+
+      await page.click("#connect"); // Disconnect
+      await page.locator("#status", { hasText: "closed (1000)" }).waitFor();
+      assert.deepEqual(errors, []);
+      // Self-contained: the page loaded nothing but itself and the socket.
+      assert.deepEqual(
+        requested.filter((url) => !url.startsWith(origin)),
+        [],
+      );
+    } finally {
+      await browser.close();
+      await app.shutdown({ timeoutMs: 2000 });
+      await server.shutdown();
+      await broadcast.close();
     }
   },
 });

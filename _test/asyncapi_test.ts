@@ -45,7 +45,7 @@ const VALIBOT: AsyncAPIOptions = {
 
 const APPS: Record<string, () => { app: App; options: AsyncAPIOptions }> = {
   echo: () => ({ app: echo, options: OPTIONS }),
-  chat: () => ({ app: chat, options: OPTIONS }),
+  chat: () => ({ app: chat, options: VALIBOT }),
   dependencies: () => ({ app: dependencies, options: OPTIONS }),
   protocol: () => ({ app: protocolApp(), options: VALIBOT }),
 };
@@ -467,10 +467,21 @@ Deno.test("asyncapi() throws a TypeError on bad input", () => {
         /^Cannot build AsyncAPI document: server "a" needs a host and a protocol/,
     },
   );
+  // A protocol holding something that is not a validator: the route refuses
+  // it when registered; one changed after that, asyncapi() refuses.
+  assert.throws(
+    () =>
+      new App().websocket("/ws", {
+        protocol: { receives: { bad: {} as never }, sends: {}, requests: {} },
+      }, (ws) => ws.accept()),
+    { name: "TypeError", message: /option protocol is not a protocol/ },
+  );
+  const receives: Record<string, unknown> = { good: z.object({}) };
   const app = new App();
   app.websocket("/ws", {
-    protocol: { receives: { bad: {} as never }, sends: {}, requests: {} },
+    protocol: { receives, sends: {}, requests: {} } as never,
   }, (ws) => ws.accept());
+  receives.bad = {};
   assert.throws(() => asyncapi(app), {
     name: "TypeError",
     message:
