@@ -33,103 +33,135 @@
  */
 import { type WebSocket, WebSocketState } from "./websocket.ts";
 import { connectionControl } from "./_connection_control.ts";
+import type {
+  BackendListener,
+  BroadcastBackend,
+  BroadcastMessage,
+  HistoryBackend,
+  HistoryResult,
+  PresenceDiff,
+  PresenceEntry,
+  StreamPosition,
+} from "./_broadcast_backend.ts";
+import { assertPosition, ChannelHistories } from "./_channel_history.ts";
+import { memberPayload } from "./_member_payload.ts";
+import { Presence } from "./_presence.ts";
+
+export type {
+  BackendListener,
+  BroadcastBackend,
+  BroadcastMessage,
+  HistoryBackend,
+  HistoryResult,
+  PresenceDiff,
+  PresenceEntry,
+  Publication,
+  StreamPosition,
+} from "./_broadcast_backend.ts";
+export {
+  Presence,
+  type PresenceStats,
+  type PresenceSubscribeOptions,
+  type PresenceTrackOptions,
+} from "./_presence.ts";
 
 /** What may be published: text, bytes, or any JSON value. */
 export type BroadcastData = string | Uint8Array | unknown;
 
-/** One message as a backend carries it: its kind, and its encoded payload. */
-export type BroadcastMessage =
-  | { kind: "text"; data: string }
-  | { kind: "bytes"; data: Uint8Array }
-  | { kind: "json"; data: string };
-
-/**
- * Carries messages between processes. A backend delivers every message
- * published on a channel it is subscribed to (by any process, this one
- * included) to its listeners, in publish order per publisher.
- *
- * @example A backend that logs what passes through
- * ```ts
- * import { type BroadcastBackend, type BroadcastMessage, Broadcast, MemoryBackend } from "@wsapi/wsapi/broadcast";
- * import assert from "node:assert/strict";
- *
- * class LoggingBackend implements BroadcastBackend {
- *   readonly log: string[] = [];
- *   #inner = new MemoryBackend();
- *   connect(listener: (channel: string, message: BroadcastMessage) => void) {
- *     return this.#inner.connect(listener);
- *   }
- *   subscribe(channel: string) {
- *     return this.#inner.subscribe(channel);
- *   }
- *   unsubscribe(channel: string) {
- *     return this.#inner.unsubscribe(channel);
- *   }
- *   publish(channel: string, message: BroadcastMessage) {
- *     this.log.push(`${channel}: ${message.kind}`);
- *     return this.#inner.publish(channel, message);
- *   }
- *   close() {
- *     return this.#inner.close();
- *   }
- * }
- * const backend = new LoggingBackend();
- * const broadcast = new Broadcast(backend);
- * await broadcast.publish("news", { headline: "hi" });
- * assert.deepEqual(backend.log, ["news: json"]);
- * await broadcast.close();
- * ```
- */
-export interface BroadcastBackend {
+/** Options of {@linkcode MemoryBackend}. */
+export interface MemoryBackendOptions {
   /**
-   * Registers the listener that receives every message of the subscribed
-   * channels; called once by each `Broadcast` using the backend.
+   * The history kept per channel for `since` (replay after a reconnect):
+   * the latest `size` publications no older than `ttlSeconds`. `size: 0`
+   * keeps none (every `since` then recovers only when nothing was missed).
+   *
+   * @default {{ size: 100, ttlSeconds: 120 }}
    */
-  connect(
-    listener: (channel: string, message: BroadcastMessage) => void,
-  ): Promise<void>;
-  /** Starts receiving `channel`; resolves once messages will arrive. */
-  subscribe(channel: string): Promise<void>;
-  /** Stops receiving `channel`. */
-  unsubscribe(channel: string): Promise<void>;
+  history?: { size?: number; ttlSeconds?: number };
   /**
-   * Publishes; rejects, with an error saying why, when the message cannot
-   * be sent: it is never dropped silently.
+   * Warn (once, on the console) when another isolate of this process runs
+   * a `MemoryBackend` too: under `deno serve --parallel` each isolate has
+   * its own, so a room silently splits into one room per isolate.
+   *
+   * @default {true}
    */
-  publish(channel: string, message: BroadcastMessage): Promise<void>;
-  /** Releases the backend's resources. */
-  close(): Promise<void>;
+  warnIfSplit?: boolean;
 }
 
+// Every MemoryBackend of an isolate says hello on this channel while it has
+// subscribers; another isolate's answer means the room is split.
+const SPLIT_PROBE = "wsapi:memory-backend-probe";
+const isolateId = crypto.randomUUID();
+let splitWarned = false;
+
 /**
- * Delivers within one process (the default backend).
+ * Delivers within one process (the default backend), and keeps a short
+ * history per channel, so `join(channel, ws, { since })` and
+ * `subscribe(channel, { since })` replay what a client missed.
+ *
+ * - Positions: one epoch per backend (a restart of the process is a new
+ *   epoch: `recovered: false`), offsets from 1 per channel.
+ * - One isolate only: under `deno serve --parallel` every isolate has its
+ *   own backend and its own rooms. It warns when it sees that happen; use
+ *   `BroadcastChannelBackend` (one machine) or `RedisStreamBackend`.
+ * - Presence works within the process; entries go away on untrack or close.
  *
  * @example
  * ```ts
  * import { Broadcast, MemoryBackend } from "@wsapi/wsapi/broadcast";
  * import assert from "node:assert/strict";
  *
- * const broadcast = new Broadcast(new MemoryBackend());
+ * const broadcast = new Broadcast(new MemoryBackend({ history: { size: 10 } }));
+ * const first = await broadcast.publish("ticks", 1);
+ * await broadcast.publish("ticks", 2);
  * const controller = new AbortController();
- * const events = broadcast.subscribe("ticks", { signal: controller.signal });
- * await broadcast.publish("ticks", 1);
- * assert.deepEqual((await events.next()).value, { channel: "ticks", data: 1 });
+ * const events = broadcast.subscribe("ticks", { since: first, signal: controller.signal });
+ * assert.equal(await events.recovered, true);
+ * const { value } = await events.next();
+ * assert.equal(value?.data, 2);
+ * assert.equal(value?.offset, first.offset + 1);
  * controller.abort();
  * await broadcast.close();
  * ```
  */
-export class MemoryBackend implements BroadcastBackend {
-  #listeners: ((channel: string, message: BroadcastMessage) => void)[] = [];
+export class MemoryBackend implements HistoryBackend {
+  #listeners: BackendListener[] = [];
   #channels = new Map<string, number>();
+  #history: ChannelHistories;
+  #presence = new Map<string, Map<string, PresenceEntry>>();
+  #watchers = new Map<string, Set<(diff: PresenceDiff) => void>>();
+  #warn: boolean;
+  #probe: BroadcastChannel | null = null;
+
+  /**
+   * Creates a backend for this process.
+   *
+   * @param options History limits and the split warning.
+   * @throws {RangeError} If a history limit is negative or not a number.
+   */
+  constructor(options: MemoryBackendOptions = {}) {
+    const size = options.history?.size ?? 100;
+    const ttlSeconds = options.history?.ttlSeconds ?? 120;
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new RangeError(
+        `Cannot create MemoryBackend: history.size must be an integer >= 0, got ${size}`,
+      );
+    }
+    if (!(ttlSeconds > 0)) {
+      throw new RangeError(
+        `Cannot create MemoryBackend: history.ttlSeconds must be > 0, got ${ttlSeconds}`,
+      );
+    }
+    this.#history = new ChannelHistories(size, ttlSeconds * 1000);
+    this.#warn = options.warnIfSplit ?? true;
+  }
 
   /**
    * Registers a listener.
    *
    * @param listener Receives messages.
    */
-  connect(
-    listener: (channel: string, message: BroadcastMessage) => void,
-  ): Promise<void> {
+  connect(listener: BackendListener): Promise<void> {
     this.#listeners.push(listener);
     return Promise.resolve();
   }
@@ -141,6 +173,7 @@ export class MemoryBackend implements BroadcastBackend {
    */
   subscribe(channel: string): Promise<void> {
     this.#channels.set(channel, (this.#channels.get(channel) ?? 0) + 1);
+    this.#openProbe();
     return Promise.resolve();
   }
 
@@ -153,27 +186,152 @@ export class MemoryBackend implements BroadcastBackend {
     const count = (this.#channels.get(channel) ?? 0) - 1;
     if (count <= 0) this.#channels.delete(channel);
     else this.#channels.set(channel, count);
+    if (this.#channels.size === 0) this.#closeProbe();
     return Promise.resolve();
   }
 
   /**
-   * Delivers to the listeners, synchronously, if anyone is subscribed.
+   * Records the message in the channel's history and delivers it to the
+   * listeners, synchronously, if anyone is subscribed.
    *
    * @param channel The channel.
    * @param message The message.
+   * @returns Its position.
    */
-  publish(channel: string, message: BroadcastMessage): Promise<void> {
+  publish(channel: string, message: BroadcastMessage): Promise<StreamPosition> {
+    const position = this.#history.append(channel, message);
     if (this.#channels.has(channel)) {
-      for (const listener of this.#listeners) listener(channel, message);
+      for (const listener of this.#listeners) {
+        listener(channel, message, position);
+      }
     }
+    return Promise.resolve(position);
+  }
+
+  /**
+   * Reads the publications after `since`, all or nothing.
+   *
+   * @param channel The channel.
+   * @param since The last position the reader has, or null for none.
+   * @returns What was missed, and the current position.
+   */
+  history(
+    channel: string,
+    since: StreamPosition | null,
+  ): Promise<HistoryResult> {
+    return Promise.resolve(this.#history.read(channel, since));
+  }
+
+  /**
+   * Adds presence entries.
+   *
+   * @param channel The channel.
+   * @param entries The entries.
+   */
+  presenceAdd(channel: string, entries: PresenceEntry[]): Promise<void> {
+    let map = this.#presence.get(channel);
+    if (map === undefined) this.#presence.set(channel, map = new Map());
+    for (const entry of entries) map.set(entry.client, entry);
+    this.#emit({ channel, joins: entries, leaves: [] });
     return Promise.resolve();
   }
 
-  /** Forgets the listeners. */
+  /**
+   * Removes presence entries.
+   *
+   * @param channel The channel.
+   * @param clients The entries' client ids.
+   */
+  presenceRemove(channel: string, clients: string[]): Promise<void> {
+    const map = this.#presence.get(channel);
+    const leaves: PresenceEntry[] = [];
+    for (const client of clients) {
+      const entry = map?.get(client);
+      if (entry === undefined) continue;
+      map!.delete(client);
+      leaves.push(entry);
+    }
+    if (map?.size === 0) this.#presence.delete(channel);
+    if (leaves.length > 0) this.#emit({ channel, joins: [], leaves });
+    return Promise.resolve();
+  }
+
+  /**
+   * The presence entries of `channel`.
+   *
+   * @param channel The channel.
+   * @returns The entries.
+   */
+  presenceList(channel: string): Promise<PresenceEntry[]> {
+    return Promise.resolve([...(this.#presence.get(channel)?.values() ?? [])]);
+  }
+
+  /**
+   * Delivers presence diffs of `channel` to `listener`.
+   *
+   * @param channel The channel.
+   * @param listener Receives the diffs.
+   * @returns A function that stops it.
+   */
+  presenceWatch(
+    channel: string,
+    listener: (diff: PresenceDiff) => void,
+  ): Promise<() => Promise<void>> {
+    let set = this.#watchers.get(channel);
+    if (set === undefined) this.#watchers.set(channel, set = new Set());
+    set.add(listener);
+    return Promise.resolve(() => {
+      set!.delete(listener);
+      if (set!.size === 0) this.#watchers.delete(channel);
+      return Promise.resolve();
+    });
+  }
+
+  /** Forgets the listeners, the history and the presence. */
   close(): Promise<void> {
     this.#listeners = [];
     this.#channels.clear();
+    this.#history.clear();
+    this.#presence.clear();
+    this.#watchers.clear();
+    this.#closeProbe();
     return Promise.resolve();
+  }
+
+  #emit(diff: PresenceDiff): void {
+    for (const watcher of this.#watchers.get(diff.channel) ?? []) {
+      watcher(diff);
+    }
+  }
+
+  // Open only while something is subscribed: an open BroadcastChannel keeps
+  // a process alive, and a backend nobody uses cannot split a room.
+  #openProbe(): void {
+    if (!this.#warn || splitWarned || this.#probe !== null) return;
+    const probe = new BroadcastChannel(SPLIT_PROBE);
+    this.#probe = probe;
+    probe.onmessage = (
+      event: MessageEvent<{ isolate: string; reply: boolean }>,
+    ) => {
+      if (event.data.isolate === isolateId) return;
+      if (!event.data.reply) {
+        probe.postMessage({ isolate: isolateId, reply: true });
+      }
+      if (splitWarned) return;
+      splitWarned = true;
+      console.warn(
+        "MemoryBackend: another isolate of this process runs its own MemoryBackend (deno serve --parallel?): " +
+          "each isolate has its own rooms, so members on one never see messages published on another: " +
+          "use BroadcastChannelBackend (one machine) or RedisStreamBackend (many); warnIfSplit: false silences this",
+      );
+      this.#closeProbe();
+    };
+    probe.postMessage({ isolate: isolateId, reply: false });
+  }
+
+  #closeProbe(): void {
+    this.#probe?.close();
+    this.#probe = null;
   }
 }
 
@@ -206,7 +364,9 @@ interface Envelope {
  */
 export class BroadcastChannelBackend implements BroadcastBackend {
   #channel: BroadcastChannel;
-  #local = new MemoryBackend();
+  // Fan-out within this isolate; positions stay out of it (each isolate
+  // would count its own).
+  #local = new MemoryBackend({ history: { size: 0 }, warnIfSplit: false });
   #closed = false;
 
   /**
@@ -229,10 +389,10 @@ export class BroadcastChannelBackend implements BroadcastBackend {
    *
    * @param listener Receives messages.
    */
-  connect(
-    listener: (channel: string, message: BroadcastMessage) => void,
-  ): Promise<void> {
-    return this.#local.connect(listener);
+  connect(listener: BackendListener): Promise<void> {
+    return this.#local.connect((channel, message) =>
+      listener(channel, message)
+    );
   }
 
   /**
@@ -270,7 +430,7 @@ export class BroadcastChannelBackend implements BroadcastBackend {
       );
     }
     this.#channel.postMessage({ channel, message } satisfies Envelope);
-    return this.#local.publish(channel, message);
+    return this.#local.publish(channel, message).then(() => {});
   }
 
   /** Closes the channel. */
@@ -294,7 +454,8 @@ export interface BroadcastOptions {
   slowMemberTimeoutMs?: number;
   /**
    * A memory bound: sends a member may have waiting at once (they share one
-   * payload per message). One more closes it with 1013.
+   * payload per message). One more closes it with 1013. A replay counts
+   * too: keep the backend's history size below it.
    *
    * @default {1024}
    */
@@ -306,22 +467,71 @@ export interface BroadcastOptions {
    * @default {10000}
    */
   maxQueuedEvents?: number;
+  /**
+   * How long `presence(channel).track()`/untrack calls of this node gather
+   * before they travel as one diff (a mass reconnect stays a few messages).
+   *
+   * @default {50}
+   */
+  presenceBatchMs?: number;
 }
 
 /**
  * The events of one channel, from `subscribe()`; `ready` resolves once the
- * backend delivers the channel (messages published before may be missed).
+ * backend delivers the channel (messages published before may be missed,
+ * unless `since` asked for them).
  */
 export interface BroadcastSubscription<T = BroadcastData>
   extends AsyncIterableIterator<BroadcastEvent<T>> {
   /** Resolves once messages will arrive; rejects if the backend failed. */
   readonly ready: Promise<void>;
+  /**
+   * With `since`: resolves once the history was read, with whether
+   * everything since that position will be yielded first (false: nothing
+   * of the history is, only what is published from now on). Without
+   * `since`: false once live.
+   */
+  readonly recovered: Promise<boolean>;
 }
 
 /** Options of {@linkcode Broadcast.subscribe}. */
 export interface SubscribeOptions {
   /** Ends the iteration quietly when aborted. */
   signal?: AbortSignal;
+  /**
+   * The last position the reader saw: first yield what was published
+   * after it (all or nothing, see `recovered`), then live events, with no
+   * gap and no duplicate between the two. Needs a backend with history.
+   */
+  since?: StreamPosition;
+}
+
+/** Options of {@linkcode Broadcast.join}. */
+export interface JoinOptions {
+  /**
+   * The last position the client saw (from its last message, often sent
+   * back by the client on reconnect): send what it missed first, then
+   * live messages, with no gap and no duplicate. Needs a backend with
+   * history.
+   */
+  since?: StreamPosition;
+}
+
+/** What {@linkcode Broadcast.join} resolves with. */
+export interface JoinResult {
+  /**
+   * Whether everything published after `since` was sent to the socket
+   * before any live message. False without `since`, and when the history
+   * no longer holds it (trimmed, expired, another epoch): then nothing of
+   * the history was sent; the client should reload its state.
+   */
+  recovered: boolean;
+  /**
+   * The channel's position when the member went live: the member gets
+   * everything published after it. Null with a backend that keeps no
+   * history.
+   */
+  position: StreamPosition | null;
 }
 
 /** A message received from a channel. */
@@ -330,6 +540,20 @@ export interface BroadcastEvent<T = BroadcastData> {
   channel: string;
   /** The data, as published: a string, a Uint8Array, or a JSON value. */
   data: T;
+  /** Its epoch, with a backend that keeps history. */
+  epoch?: string;
+  /** Its offset in the channel, with a backend that keeps history. */
+  offset?: number;
+}
+
+/** What `publish()` resolves with: a position if the backend keeps history. */
+export type PublishResult<B extends BroadcastBackend> = B extends HistoryBackend
+  ? StreamPosition
+  : StreamPosition | null;
+
+interface Held {
+  message: BroadcastMessage;
+  position: StreamPosition | undefined;
 }
 
 interface Member {
@@ -340,6 +564,11 @@ interface Member {
   /** Since when the member has had sends waiting, without a break. */
   busySince: number;
   onAbort: () => void;
+  /**
+   * Channels whose history is being read for this member: live messages
+   * wait here meanwhile (null almost always: one check on the hot path).
+   */
+  recovering: Map<string, Held[]> | null;
 }
 
 class Subscription {
@@ -350,6 +579,8 @@ class Subscription {
   #waiters: PromiseWithResolvers<IteratorResult<BroadcastEvent>>[] = [];
   #error: Error | null = null;
   done = false;
+  /** Live events held while the history is read. */
+  held: BroadcastEvent[] | null = null;
 
   constructor(channel: string, max: number) {
     this.channel = channel;
@@ -357,6 +588,10 @@ class Subscription {
   }
 
   push(event: BroadcastEvent): void {
+    if (this.held !== null) {
+      this.held.push(event);
+      return;
+    }
     if (this.done || this.#error !== null) return;
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
@@ -371,6 +606,12 @@ class Subscription {
       return;
     }
     this.#queue.push(event);
+  }
+
+  fail(error: Error): void {
+    this.#error = error;
+    for (const waiter of this.#waiters) waiter.reject(error);
+    this.#waiters = [];
   }
 
   end(): void {
@@ -409,16 +650,45 @@ function decode(message: BroadcastMessage): BroadcastData {
   return message.kind === "json" ? JSON.parse(message.data) : message.data;
 }
 
+function event(
+  channel: string,
+  message: BroadcastMessage,
+  position: StreamPosition | undefined,
+): BroadcastEvent {
+  const data = decode(message);
+  return position === undefined
+    ? { channel, data }
+    : { channel, data, epoch: position.epoch, offset: position.offset };
+}
+
+// A live message already covered by the history read (published before
+// it), or older: the seam between replay and live drops it.
+function covered(
+  position: StreamPosition | undefined,
+  top: StreamPosition,
+): boolean {
+  return position !== undefined && position.epoch === top.epoch &&
+    position.offset <= top.offset;
+}
+
+function backendName(backend: BroadcastBackend): string {
+  return backend.constructor?.name || "backend";
+}
+
 const { CONNECTED } = WebSocketState;
 
 /**
  * Publish/subscribe over a backend, with rooms of local sockets.
  *
  * - `publish(channel, data)`: a string, a `Uint8Array` or a JSON value,
- *   delivered as such: to sockets as text, bytes or compact JSON text.
+ *   delivered as such: to sockets as text, bytes or compact JSON text. With
+ *   a backend that keeps history it resolves with the publication's
+ *   position `{ epoch, offset }`.
  * - Messages from one publisher arrive in publish order.
- * - `join(channel, ws)` delivers a channel's messages to an accepted socket;
- *   it leaves every channel when the connection ends.
+ * - `join(channel, ws, { since })` delivers a channel's messages to an
+ *   accepted socket, first what it missed since `since`; it leaves every
+ *   channel when the connection ends.
+ * - `presence(channel)` tracks who is in a channel, on every node.
  * - A member that cannot keep up (its buffer stays over the app's
  *   `sendHighWaterMark`) is closed with 1013 instead of slowing the room.
  *
@@ -429,19 +699,23 @@ const { CONNECTED } = WebSocketState;
  *
  * const broadcast = new Broadcast(); // a MemoryBackend
  * assert.deepEqual(broadcast.members("room"), []);
+ * const { offset } = await broadcast.publish("room", "first");
+ * assert.equal(offset, 1);
  * await broadcast.close();
  * ```
  */
-export class Broadcast {
-  #backend: BroadcastBackend;
+export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
+  #backend: B;
   #connected: Promise<void>;
   #interest = new Map<string, number>();
   #subscriptions = new Map<string, Set<Subscription>>();
   #rooms = new Map<string, Set<Member>>();
   #members = new Map<WebSocket, Member>();
+  #presence = new Map<string, Presence>();
   #maxPending: number;
   #slowTimeout: number;
   #maxQueued: number;
+  #presenceBatchMs: number;
   #closed = false;
   // Backend unsubscribes under way; close() waits for them.
   #pending = new Set<Promise<void>>();
@@ -450,19 +724,24 @@ export class Broadcast {
    * Creates a broadcaster over `backend`.
    *
    * @param backend How messages travel between processes.
+   * @default {new MemoryBackend()}
    * @param options Limits for slow members and subscribers.
    */
   constructor(
-    backend: BroadcastBackend = new MemoryBackend(),
+    backend: B = new MemoryBackend() as unknown as B,
     options: BroadcastOptions = {},
   ) {
     this.#backend = backend;
     this.#maxPending = options.maxPendingSends ?? 1024;
     this.#slowTimeout = options.slowMemberTimeoutMs ?? 10_000;
     this.#maxQueued = options.maxQueuedEvents ?? 10_000;
-    this.#connected = backend.connect((channel, message) =>
-      this.#deliver(channel, message)
+    this.#presenceBatchMs = options.presenceBatchMs ?? 50;
+    this.#connected = backend.connect((channel, message, position) =>
+      this.#deliver(channel, message, position)
     );
+    // Reported by every publish/join/subscribe that needs it; never an
+    // unhandled rejection that would end the process.
+    this.#connected.catch(() => {});
   }
 
   /**
@@ -470,37 +749,51 @@ export class Broadcast {
    *
    * @param channel The channel.
    * @param data A string, a `Uint8Array` or a JSON value.
+   * @returns The publication's position (with a backend that keeps
+   * history; `null` with one that keeps none).
    * @throws {TypeError} If `data` has no JSON form.
    * @throws {Error} If the backend cannot send it (e.g. Redis is away).
    */
-  async publish(channel: string, data: BroadcastData): Promise<void> {
+  async publish(
+    channel: string,
+    data: BroadcastData,
+  ): Promise<PublishResult<B>> {
     this.#assertOpen("publish");
     const message = encode(data, channel);
     await this.#connected;
-    await this.#backend.publish(channel, message);
+    const position = await this.#backend.publish(channel, message);
+    return (position ?? null) as PublishResult<B>;
   }
 
   /**
-   * Yields the messages published on `channel` from now on, until `signal`
-   * aborts (then it ends quietly) or the broadcaster closes.
+   * Yields the messages published on `channel` from now on (or since
+   * `since`), until `signal` aborts (then it ends quietly) or the
+   * broadcaster closes.
    *
    * @param channel The channel.
-   * @param options The signal that ends it.
-   * @returns The events, with a `ready` promise.
-   * @throws {Error} From `next()`, if the consumer fell more than
-   * `maxQueuedEvents` behind.
+   * @param options The signal that ends it, and where to resume.
+   * @returns The events, with `ready` and `recovered` promises.
+   * @throws {TypeError} If `since` is not a position.
+   * @throws {Error} If `since` is given and the backend keeps no history;
+   * from `next()`, if the consumer fell more than `maxQueuedEvents` behind
+   * or the history could not be read.
    */
   subscribe<T = BroadcastData>(
     channel: string,
     options: SubscribeOptions = {},
   ): BroadcastSubscription<T> {
     this.#assertOpen("subscribe");
+    const { signal, since } = options;
+    if (since !== undefined) this.#assertHistory("subscribe", channel, since);
     const subscription = new Subscription(channel, this.#maxQueued);
     let set = this.#subscriptions.get(channel);
     if (set === undefined) this.#subscriptions.set(channel, set = new Set());
     set.add(subscription);
-    const ready = this.#addInterest(channel);
-    const { signal } = options;
+    if (since !== undefined) subscription.held = [];
+    const subscribed = this.#addInterest(channel);
+    const ready = since === undefined
+      ? subscribed
+      : subscribed.then(() => this.#recoverSubscription(subscription, since));
     const stop = () => {
       if (subscription.done) return;
       subscription.end();
@@ -511,13 +804,17 @@ export class Broadcast {
     };
     if (signal?.aborted) stop();
     else signal?.addEventListener("abort", stop, { once: true });
+    const recovered = ready.then((result) => result === true);
     // Awaited by next() anyway; not an unhandled rejection if nobody
     // awaits `ready` itself.
-    ready.catch(() => {});
+    recovered.catch(() => {});
+    const done = ready.then(() => {});
+    done.catch(() => {});
     const iterator: BroadcastSubscription<T> = {
-      ready,
+      ready: done,
+      recovered,
       next: async () => {
-        await ready;
+        await done;
         return await subscription.next() as IteratorResult<BroadcastEvent<T>>;
       },
       return: () => {
@@ -533,21 +830,33 @@ export class Broadcast {
 
   /**
    * Delivers `channel`'s messages to `ws` (an accepted socket of this
-   * process) until it leaves or disconnects.
+   * process) until it leaves or disconnects; with `since`, first what the
+   * client missed (all or nothing: see {@linkcode JoinResult}).
    *
    * @param channel The channel.
    * @param ws The socket.
-   * @returns A promise that resolves once messages will arrive; joining
-   * takes effect at once for messages published here.
-   * @throws {Error} If the socket is not accepted.
+   * @param options Where to resume.
+   * @returns A promise that resolves once messages will arrive (and the
+   * replay was sent), with `{ recovered, position }`; joining takes effect
+   * at once for messages published here. Joining twice resolves with
+   * `recovered: false`.
+   * @throws {Error} If the socket is not accepted, or `since` is given and
+   * the backend keeps no history.
+   * @throws {TypeError} If `since` is not a position.
    */
-  join(channel: string, ws: WebSocket): Promise<void> {
+  join(
+    channel: string,
+    ws: WebSocket,
+    options: JoinOptions = {},
+  ): Promise<JoinResult> {
     this.#assertOpen("join");
     if (ws.applicationState !== CONNECTED) {
       throw new Error(
         `Cannot join "${channel}": the WebSocket is not connected (state ${ws.applicationState}): call accept() first`,
       );
     }
+    const { since } = options;
+    if (since !== undefined) this.#assertHistory("join", channel, since);
     let member = this.#members.get(ws);
     if (member === undefined) {
       const onAbort = () => this.#leaveAll(ws);
@@ -557,20 +866,36 @@ export class Broadcast {
         pending: 0,
         busySince: 0,
         onAbort,
+        recovering: null,
       };
       this.#members.set(ws, member);
       ws.signal.addEventListener("abort", onAbort, { once: true });
     }
-    if (member.channels.has(channel)) return this.#connected;
+    if (member.channels.has(channel)) {
+      return this.#connected.then(() => ({ recovered: false, position: null }));
+    }
     member.channels.add(channel);
     let room = this.#rooms.get(channel);
     if (room === undefined) this.#rooms.set(channel, room = new Set());
     room.add(member);
+    const history = this.#backend.history !== undefined;
+    // Subscribe first, read the history second: whatever is published in
+    // between is in both, and the offsets drop the duplicate.
+    if (history) (member.recovering ??= new Map()).set(channel, []);
     const subscribed = this.#addInterest(channel);
+    const joined = history
+      ? subscribed.then(
+        () => this.#recoverMember(member, channel, since ?? null),
+        (error) => {
+          this.#release(member, channel, null);
+          throw error;
+        },
+      )
+      : subscribed.then(() => ({ recovered: false, position: null }));
     // Callers rarely await join(): a backend failure must not become an
     // unhandled rejection that ends the process. Awaiting still shows it.
-    subscribed.catch(() => {});
-    return subscribed;
+    joined.catch(() => {});
+    return joined;
   }
 
   /**
@@ -582,6 +907,7 @@ export class Broadcast {
   leave(channel: string, ws: WebSocket): void {
     const member = this.#members.get(ws);
     if (member === undefined || !member.channels.delete(channel)) return;
+    member.recovering?.delete(channel);
     const room = this.#rooms.get(channel)!;
     room.delete(member);
     if (room.size === 0) this.#rooms.delete(channel);
@@ -602,7 +928,34 @@ export class Broadcast {
     return [...(this.#rooms.get(channel) ?? [])].map((member) => member.ws);
   }
 
-  /** Ends every subscription, forgets every member, and closes the backend. */
+  /**
+   * Who is in `channel`, on every node of the backend (see
+   * {@linkcode Presence}).
+   *
+   * @param channel The channel.
+   * @returns The channel's presence (the same object on every call).
+   * @throws {Error} If the backend has no presence.
+   */
+  presence(channel: string): Presence {
+    this.#assertOpen("use presence");
+    let presence = this.#presence.get(channel);
+    if (presence !== undefined) return presence;
+    if (this.#backend.presenceAdd === undefined) {
+      throw new Error(
+        `Cannot use presence on "${channel}": ${
+          backendName(this.#backend)
+        } keeps no presence: use MemoryBackend (one process) or RedisStreamBackend (many)`,
+      );
+    }
+    presence = new Presence(channel, this.#backend, this.#presenceBatchMs);
+    this.#presence.set(channel, presence);
+    return presence;
+  }
+
+  /**
+   * Ends every subscription, forgets every member, removes this node's
+   * presence entries, and closes the backend.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -612,6 +965,9 @@ export class Broadcast {
     this.#subscriptions.clear();
     for (const ws of [...this.#members.keys()]) this.#leaveAll(ws);
     this.#interest.clear();
+    const presences = [...this.#presence.values()];
+    this.#presence.clear();
+    await Promise.all(presences.map((p) => p.close().catch(() => {})));
     await Promise.all(this.#pending);
     await this.#connected.catch(() => {});
     await this.#backend.close();
@@ -621,6 +977,102 @@ export class Broadcast {
     if (this.#closed) {
       throw new Error(`Cannot ${action}: the Broadcast is closed`);
     }
+  }
+
+  #assertHistory(action: string, channel: string, since: unknown): void {
+    assertPosition(since, `${action} "${channel}"`);
+    if (this.#backend.history === undefined) {
+      throw new Error(
+        `Cannot ${action} "${channel}" since a position: ${
+          backendName(this.#backend)
+        } keeps no history, so nothing missed can be replayed: use MemoryBackend or RedisStreamBackend, or leave out since`,
+      );
+    }
+  }
+
+  async #recoverMember(
+    member: Member,
+    channel: string,
+    since: StreamPosition | null,
+  ): Promise<JoinResult> {
+    let result: HistoryResult;
+    try {
+      result = await this.#backend.history!(channel, since);
+    } catch (error) {
+      this.#release(member, channel, null);
+      throw error;
+    }
+    const recovered = since !== null && result.recovered;
+    if (!member.channels.has(channel)) {
+      return { recovered, position: result.position }; // left meanwhile
+    }
+    const { epoch } = result.position;
+    const now = Date.now();
+    if (recovered) {
+      for (const publication of result.publications) {
+        const position = { epoch, offset: publication.offset };
+        this.#send(
+          member,
+          memberPayload(member.ws, channel, publication.message, position),
+          now,
+        );
+      }
+    }
+    this.#release(member, channel, result.position);
+    return { recovered, position: result.position };
+  }
+
+  // Ends a member's recovery of `channel`: what arrived live meanwhile
+  // goes out now, minus what the history already covered.
+  #release(member: Member, channel: string, top: StreamPosition | null): void {
+    const held = member.recovering?.get(channel);
+    if (held === undefined) return;
+    member.recovering!.delete(channel);
+    if (member.recovering!.size === 0) member.recovering = null;
+    const now = Date.now();
+    for (const { message, position } of held) {
+      if (top !== null && covered(position, top)) continue;
+      this.#send(
+        member,
+        memberPayload(member.ws, channel, message, position),
+        now,
+      );
+    }
+  }
+
+  async #recoverSubscription(
+    subscription: Subscription,
+    since: StreamPosition,
+  ): Promise<boolean> {
+    const { channel } = subscription;
+    let result: HistoryResult;
+    try {
+      result = await this.#backend.history!(channel, since);
+    } catch (error) {
+      subscription.held = null;
+      subscription.fail(error as Error);
+      throw error;
+    }
+    const held = subscription.held ?? [];
+    subscription.held = null;
+    const { epoch } = result.position;
+    if (result.recovered) {
+      for (const publication of result.publications) {
+        subscription.push(
+          event(channel, publication.message, {
+            epoch,
+            offset: publication.offset,
+          }),
+        );
+      }
+    }
+    for (const live of held) {
+      const position = live.epoch === undefined
+        ? undefined
+        : { epoch: live.epoch, offset: live.offset! };
+      if (!covered(position, result.position)) subscription.push(live);
+    }
+    return result.recovered;
   }
 
   #leaveAll(ws: WebSocket): void {
@@ -652,19 +1104,33 @@ export class Broadcast {
     this.#pending.add(pending);
   }
 
-  #deliver(channel: string, message: BroadcastMessage): void {
+  #deliver(
+    channel: string,
+    message: BroadcastMessage,
+    position: StreamPosition | undefined,
+  ): void {
     const subscriptions = this.#subscriptions.get(channel);
     if (subscriptions !== undefined) {
-      const data = decode(message);
       for (const subscription of subscriptions) {
-        subscription.push({ channel, data });
+        subscription.push(event(channel, message, position));
       }
     }
     const room = this.#rooms.get(channel);
     if (room === undefined) return;
     // Encoded once for every member: JSON is sent as its text.
     const now = Date.now();
-    for (const member of room) this.#send(member, message.data, now);
+    for (const member of room) {
+      const held = member.recovering?.get(channel);
+      if (held !== undefined) {
+        held.push({ message, position });
+        continue;
+      }
+      this.#send(
+        member,
+        memberPayload(member.ws, channel, message, position),
+        now,
+      );
+    }
   }
 
   #send(member: Member, payload: string | Uint8Array, now: number): void {

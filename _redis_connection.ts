@@ -1,0 +1,266 @@
+// One Redis connection for one role (commands, or pub/sub), with the
+// failure behaviour both Redis backends promise: connecting is bounded in
+// time, a missing Deno permission fails at once with the flag to add,
+// commands fail at once while the server is away (nothing is queued), a
+// command that gets no answer fails after a bounded time, and every outage
+// is logged once. Destroying it leaves no timer behind, so a process can
+// always exit.
+import { Buffer } from "node:buffer";
+import { createClient, RESP_TYPES } from "npm:redis@^6";
+import type { BroadcastMessage } from "./_broadcast_backend.ts";
+
+type Client = ReturnType<typeof createClient>;
+
+export interface RedisConnectionOptions {
+  url: string;
+  /** The URL without credentials, for messages. */
+  safeUrl: string;
+  /** Who owns it, for messages: "RedisStreamBackend (subscriber)". */
+  role: string;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  maxReconnectDelayMs: number;
+  onError: (error: Error) => void;
+}
+
+function permissionHint(error: Error): string | null {
+  // Deno's permission errors (node-redis reads env vars on connect, and
+  // dials the server): name the flag instead of retrying forever.
+  if (error.name !== "NotCapable" && error.name !== "PermissionDenied") {
+    return null;
+  }
+  const env = /env access to "([^"]+)"/.exec(error.message);
+  if (env) return `run with --allow-env=${env[1]} (or --allow-env)`;
+  const net = /net access to "?([^"\s,]+)"?/.exec(error.message);
+  if (net) return `run with --allow-net=${net[1]}`;
+  return "grant the permission it names";
+}
+
+export class RedisConnection {
+  readonly #options: RedisConnectionOptions;
+  #client: Client | null = null;
+  #connecting: Promise<Client> | null = null;
+  #reported = false;
+  #closed = false;
+
+  constructor(options: RedisConnectionOptions) {
+    this.#options = options;
+  }
+
+  get isReady(): boolean {
+    return this.#client?.isReady ?? false;
+  }
+
+  /** The connected client (with bytes as Buffers), connecting if needed. */
+  client(): Promise<Client> {
+    if (this.#closed) {
+      return Promise.reject(
+        new Error(
+          `Cannot use ${this.#options.role}: it is closed`,
+        ),
+      );
+    }
+    this.#connecting ??= this.#connect().catch((error) => {
+      this.#connecting = null;
+      throw error;
+    });
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<Client> {
+    const { url, safeUrl, role, connectTimeoutMs, maxReconnectDelayMs } =
+      this.#options;
+    let failure: Error | null = null;
+    const failed = Promise.withResolvers<never>();
+    const client = createClient({
+      url,
+      // Fail commands at once while disconnected instead of queueing them.
+      disableOfflineQueue: true,
+      // Redis Enterprise's maintenance notices: their handshake reads an
+      // env var, which fails without --allow-env; nothing here needs them.
+      maintNotifications: "disabled",
+      socket: {
+        connectTimeout: connectTimeoutMs,
+        reconnectStrategy: (retries: number, cause: Error) => {
+          if (permissionHint(cause) !== null) return cause;
+          return Math.min(50 * 2 ** Math.min(retries, 10), maxReconnectDelayMs);
+        },
+      },
+    }).withTypeMapping({
+      [RESP_TYPES.BLOB_STRING]: Buffer,
+    }) as unknown as Client;
+    client.on("error", (error: Error) => {
+      const hint = permissionHint(error);
+      if (hint !== null && failure === null) {
+        failure = new Error(
+          `Cannot connect to Redis at ${safeUrl} (${role}): Deno denied it: ${error.message}: ${hint}`,
+          { cause: error },
+        );
+        failed.reject(failure);
+      }
+      this.#report(error);
+    });
+    client.on("ready", () => {
+      if (this.#reported) {
+        console.info(`${role}: connected to Redis at ${safeUrl} again`);
+      }
+      this.#reported = false;
+    });
+    this.#client = client;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `Cannot connect to Redis at ${safeUrl} (${role}): no connection within ${connectTimeoutMs} ms: check that the server runs and the URL (REDIS_URL) is right`,
+            ),
+          ),
+        connectTimeoutMs,
+      );
+    });
+    failed.promise.catch(() => {});
+    try {
+      await Promise.race([client.connect(), timeout, failed.promise]);
+      if (this.#closed) throw new Error(`Cannot use ${role}: it is closed`);
+      return client;
+    } catch (error) {
+      // Stops its reconnection timer: a later call starts afresh.
+      this.#client = null;
+      client.destroy();
+      const reason = error as Error;
+      const wrapped = reason.message.startsWith("Cannot ") ? reason : new Error(
+        `Cannot connect to Redis at ${safeUrl} (${role}): ${reason.message}: check that the server runs and the URL (REDIS_URL) is right`,
+        { cause: reason },
+      );
+      this.#options.onError(wrapped);
+      this.#reported = true;
+      throw wrapped;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #report(error: Error): void {
+    // Once per outage, not once per reconnection attempt.
+    if (this.#reported || this.#closed) return;
+    this.#reported = true;
+    this.#options.onError(
+      new Error(
+        `${this.#options.role}: Redis at ${this.#options.safeUrl} failed: ${error.message}: reconnecting; publish/join fail until it is back`,
+        { cause: error },
+      ),
+    );
+  }
+
+  /** Runs a command; rejects when not connected or after the command timeout. */
+  async command<T>(
+    action: string,
+    run: (client: Client) => Promise<T>,
+  ): Promise<T> {
+    const client = await this.client();
+    const { safeUrl, commandTimeoutMs } = this.#options;
+    if (!client.isReady) {
+      throw new Error(
+        `Cannot ${action}: Redis at ${safeUrl} is not connected (reconnecting): nothing was sent; retry once it is back`,
+      );
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        run(client),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(
+                  `Cannot ${action}: Redis at ${safeUrl} did not answer within ${commandTimeoutMs} ms: it may or may not have been done`,
+                ),
+              ),
+            commandTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      const reason = error as Error;
+      if (reason.message.startsWith("Cannot ")) throw reason;
+      throw new Error(
+        `Cannot ${action}: Redis at ${safeUrl} failed: ${reason.message}: it may or may not have been done`,
+        { cause: reason },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes at once (pending commands fail); idempotent. */
+  close(): void {
+    this.#closed = true;
+    const client = this.#client;
+    this.#client = null;
+    if (client !== null && (client.isOpen || client.isReady)) client.destroy();
+    else if (client !== null) {
+      try {
+        client.destroy();
+      } catch {
+        // never connected: nothing to release
+      }
+    }
+  }
+}
+
+/** Checks a redis:// URL; returns it without credentials, for messages. */
+export function safeRedisUrl(url: string, owner: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = new URL("invalid:");
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new TypeError(
+      `Cannot create ${owner}: ${
+        JSON.stringify(url)
+      } is not a redis:// or rediss:// URL`,
+    );
+  }
+  return `${parsed.protocol}//${parsed.host}`;
+}
+
+// One byte says what the payload is: the rest is the text (UTF-8) or bytes.
+const TEXT = 0x74; // "t"
+const BYTES = 0x62; // "b"
+const JSON_TEXT = 0x6a; // "j"
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeMessage(message: BroadcastMessage): Buffer {
+  const body = message.kind === "bytes"
+    ? message.data
+    : encoder.encode(message.data);
+  // node-redis sends a Buffer as raw bytes.
+  const out = Buffer.allocUnsafe(body.length + 1);
+  out[0] = message.kind === "text"
+    ? TEXT
+    : message.kind === "bytes"
+    ? BYTES
+    : JSON_TEXT;
+  out.set(body, 1);
+  return out;
+}
+
+export function decodeMessage(raw: Uint8Array): BroadcastMessage | null {
+  const body = raw.subarray(1);
+  switch (raw[0]) {
+    case TEXT:
+      return { kind: "text", data: decoder.decode(body) };
+    case JSON_TEXT:
+      return { kind: "json", data: decoder.decode(body) };
+    case BYTES:
+      // A copy as a plain Uint8Array: Buffer#slice is a view of node-redis's
+      // reply buffer.
+      return { kind: "bytes", data: new Uint8Array(body) };
+    default:
+      return null; // not ours: someone else publishes on the channel
+  }
+}
