@@ -305,7 +305,11 @@ Deno.test("A subscriber that falls too far behind gets an error, not unbounded m
   const first = events.next(); // subscribes
   await broadcast.publish("room", 0);
   const { value } = await first;
-  assert.deepEqual([value?.channel, value?.data, value?.offset], ["room", 0, 1]);
+  assert.deepEqual([value?.channel, value?.data, value?.offset], [
+    "room",
+    0,
+    1,
+  ]);
   for (let i = 1; i <= 4; i++) await broadcast.publish("room", i);
   await assert.rejects(
     events.next(),
