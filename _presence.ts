@@ -66,6 +66,8 @@ export class Presence {
   #timer: ReturnType<typeof setTimeout> | undefined;
   // This node's entries: untracked on close().
   #mine = new Map<string, PresenceEntry>();
+  // Ends the subscribe() iterators on close().
+  #stops = new Set<() => Promise<void>>();
   #closed = false;
 
   /**
@@ -192,13 +194,17 @@ export class Presence {
     const stop = async () => {
       if (done) return;
       done = true;
+      this.#stops.delete(stop);
       options.signal?.removeEventListener("abort", onAbort);
       for (const waiter of waiters.splice(0)) {
         waiter.resolve({ value: undefined, done: true });
       }
       await watching.catch(() => {});
-      await (stopWatching as (() => Promise<void>) | null)?.();
+      // The backend may be gone already (closed, or Redis away): nothing
+      // more will arrive either way.
+      await (stopWatching as (() => Promise<void>) | null)?.().catch(() => {});
     };
+    this.#stops.add(stop);
     const onAbort = () => void stop();
     if (options.signal?.aborted) void stop();
     else options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -227,6 +233,7 @@ export class Presence {
     if (this.#closed) return;
     const clients = [...this.#mine.keys()];
     this.#closed = true;
+    await Promise.all([...this.#stops].map((stop) => stop()));
     this.#mine.clear();
     clearTimeout(this.#timer);
     const batch = this.#batch;

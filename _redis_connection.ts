@@ -42,6 +42,8 @@ export class RedisConnection {
   #connecting: Promise<Client> | null = null;
   #reported = false;
   #closed = false;
+  // Rejected by close(): a connection attempt under way ends at once.
+  #closing = Promise.withResolvers<never>();
 
   constructor(options: RedisConnectionOptions) {
     this.#options = options;
@@ -68,10 +70,50 @@ export class RedisConnection {
   }
 
   async #connect(): Promise<Client> {
-    const { url, safeUrl, role, connectTimeoutMs, maxReconnectDelayMs } =
-      this.#options;
-    let failure: Error | null = null;
-    const failed = Promise.withResolvers<never>();
+    const { safeUrl, role, connectTimeoutMs } = this.#options;
+    const deadline = Date.now() + connectTimeoutMs;
+    let lastError: Error | null = null;
+    // Attempts of our own until the deadline (node-redis's reconnection
+    // timers cannot be cancelled, and would hold a closing process).
+    for (let attempt = 0;; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || this.#closed) break;
+      try {
+        return await this.#attempt(remaining);
+      } catch (error) {
+        lastError = error as Error;
+        if (this.#closed || lastError.message.startsWith("Cannot ")) break;
+      }
+      const pause = Math.min(50 * 2 ** attempt, deadline - Date.now());
+      if (pause <= 0) break;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise((resolve) => timer = setTimeout(resolve, pause)),
+        this.#closing.promise,
+      ]).catch(() => {}).finally(() => clearTimeout(timer));
+    }
+    const error = this.#closed
+      ? new Error(`Cannot use ${role}: it was closed`)
+      : lastError?.message.startsWith("Cannot ")
+      ? lastError
+      : new Error(
+        `Cannot connect to Redis at ${safeUrl} (${role}): no connection within ${connectTimeoutMs} ms${
+          lastError ? ` (${lastError.message})` : ""
+        }: check that the server runs and the URL (REDIS_URL) is right`,
+        { cause: lastError ?? undefined },
+      );
+    if (!this.#closed) {
+      this.#options.onError(error);
+      this.#reported = true;
+    }
+    throw error;
+  }
+
+  // One connection attempt; once connected, node-redis reconnects by itself.
+  async #attempt(timeoutMs: number): Promise<Client> {
+    const { url, safeUrl, role, maxReconnectDelayMs } = this.#options;
+    let connected = false;
+    let permission: Error | null = null;
     const client = createClient({
       url,
       // Fail commands at once while disconnected instead of queueing them.
@@ -80,9 +122,12 @@ export class RedisConnection {
       // env var, which fails without --allow-env; nothing here needs them.
       maintNotifications: "disabled",
       socket: {
-        connectTimeout: connectTimeoutMs,
+        connectTimeout: Math.max(1, Math.round(timeoutMs)),
         reconnectStrategy: (retries: number, cause: Error) => {
-          if (permissionHint(cause) !== null) return cause;
+          // Before the first connection: fail this attempt (we retry).
+          if (!connected || this.#closed || permissionHint(cause) !== null) {
+            return cause;
+          }
           return Math.min(50 * 2 ** Math.min(retries, 10), maxReconnectDelayMs);
         },
       },
@@ -91,51 +136,46 @@ export class RedisConnection {
     }) as unknown as Client;
     client.on("error", (error: Error) => {
       const hint = permissionHint(error);
-      if (hint !== null && failure === null) {
-        failure = new Error(
+      if (hint !== null) {
+        permission ??= new Error(
           `Cannot connect to Redis at ${safeUrl} (${role}): Deno denied it: ${error.message}: ${hint}`,
           { cause: error },
         );
-        failed.reject(failure);
       }
-      this.#report(error);
+      if (connected) this.#report(error);
     });
     client.on("ready", () => {
+      connected = true;
       if (this.#reported) {
         console.info(`${role}: connected to Redis at ${safeUrl} again`);
       }
       this.#reported = false;
     });
     this.#client = client;
+    const connecting = client.connect();
+    connecting.catch(() => {}); // raced below; destroy() may reject it late
+    this.#closing.promise.catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
+    // A server that accepts but never answers the handshake.
+    const silent = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `Cannot connect to Redis at ${safeUrl} (${role}): no connection within ${connectTimeoutMs} ms: check that the server runs and the URL (REDIS_URL) is right`,
-            ),
-          ),
-        connectTimeoutMs,
+        () => reject(new Error(`no answer within ${timeoutMs} ms`)),
+        timeoutMs,
       );
     });
-    failed.promise.catch(() => {});
     try {
-      await Promise.race([client.connect(), timeout, failed.promise]);
-      if (this.#closed) throw new Error(`Cannot use ${role}: it is closed`);
+      await Promise.race([connecting, this.#closing.promise, silent]);
+      connected = true;
+      if (this.#closed) throw new Error(`Cannot use ${role}: it was closed`);
       return client;
     } catch (error) {
-      // Stops its reconnection timer: a later call starts afresh.
       this.#client = null;
-      client.destroy();
-      const reason = error as Error;
-      const wrapped = reason.message.startsWith("Cannot ") ? reason : new Error(
-        `Cannot connect to Redis at ${safeUrl} (${role}): ${reason.message}: check that the server runs and the URL (REDIS_URL) is right`,
-        { cause: reason },
-      );
-      this.#options.onError(wrapped);
-      this.#reported = true;
-      throw wrapped;
+      try {
+        client.destroy();
+      } catch {
+        // never opened
+      }
+      throw permission ?? error;
     } finally {
       clearTimeout(timer);
     }
@@ -196,6 +236,9 @@ export class RedisConnection {
   /** Closes at once (pending commands fail); idempotent. */
   close(): void {
     this.#closed = true;
+    this.#closing.reject(
+      new Error(`Cannot connect ${this.#options.role}: it was closed`),
+    );
     const client = this.#client;
     this.#client = null;
     if (client !== null && (client.isOpen || client.isReady)) client.destroy();

@@ -142,6 +142,14 @@ function roles(options: RedisBackendOptions, owner: string): Roles {
   };
 }
 
+// Connects at once, so a wrong URL or a server that is down shows in the
+// log when the app starts, not at the first message. Never fatal here: a
+// Broadcast made before Redis is up works once it is.
+function connectEarly(roles: Roles): void {
+  roles.commands.client().catch(() => {});
+  roles.subscriber.client().catch(() => {});
+}
+
 /**
  * Carries `Broadcast` messages through Redis pub/sub, on two connections
  * (one publishes, one subscribes).
@@ -181,17 +189,15 @@ export class RedisBackend implements BroadcastBackend {
   }
 
   /**
-   * Registers a listener and connects.
+   * Registers a listener, and starts connecting (a failure is logged;
+   * `publish`/`subscribe` try again and report it).
    *
    * @param listener Receives messages.
-   * @throws {Error} If Redis cannot be reached within `connectTimeoutMs`.
    */
-  async connect(listener: BackendListener): Promise<void> {
+  connect(listener: BackendListener): Promise<void> {
     this.#listeners.push(listener);
-    await Promise.all([
-      this.#roles.commands.client(),
-      this.#roles.subscriber.client(),
-    ]);
+    connectEarly(this.#roles);
+    return Promise.resolve();
   }
 
   /**
@@ -478,17 +484,15 @@ export class RedisStreamBackend implements HistoryBackend {
   }
 
   /**
-   * Registers a listener and connects.
+   * Registers a listener, and starts connecting (a failure is logged;
+   * `publish`/`subscribe` try again and report it).
    *
    * @param listener Receives messages with their positions.
-   * @throws {Error} If Redis cannot be reached within `connectTimeoutMs`.
    */
-  async connect(listener: BackendListener): Promise<void> {
+  connect(listener: BackendListener): Promise<void> {
     this.#listeners.push(listener);
-    await Promise.all([
-      this.#roles.commands.client(),
-      this.#roles.subscriber.client(),
-    ]);
+    connectEarly(this.#roles);
+    return Promise.resolve();
   }
 
   /**
