@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-import-prefix -- see the redis import below
 // One Redis connection for one role (commands, or pub/sub), with the
 // failure behaviour both Redis backends promise: connecting is bounded in
 // time, a missing Deno permission fails at once with the flag to add,
@@ -6,6 +7,9 @@
 // is logged once. Destroying it leaves no timer behind, so a process can
 // always exit.
 import { Buffer } from "node:buffer";
+// A full specifier, not a bare name: whoever imports this file by path (not
+// through our import map) resolves it too.
+// @ts-types="./_redis_client.d.ts"
 import { createClient, RESP_TYPES } from "npm:redis@^6";
 import type { BroadcastMessage } from "./_broadcast_backend.ts";
 

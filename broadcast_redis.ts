@@ -40,7 +40,7 @@ import type {
   PresenceDiff,
   PresenceEntry,
   StreamPosition,
-} from "./_broadcast_backend.ts";
+} from "./broadcast.ts";
 import {
   decodeMessage,
   encodeMessage,
