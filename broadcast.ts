@@ -694,10 +694,12 @@ const { CONNECTED } = WebSocketState;
  *
  * @example See the module documentation.
  * ```ts
- * import { Broadcast } from "@wsapi/wsapi/broadcast";
+ * import { Broadcast, MemoryBackend } from "@wsapi/wsapi/broadcast";
  * import assert from "node:assert/strict";
  *
- * const broadcast = new Broadcast(); // a MemoryBackend
+ * // new Broadcast() makes a MemoryBackend too; named, the type says that
+ * // publish() always returns a position.
+ * const broadcast = new Broadcast(new MemoryBackend());
  * assert.deepEqual(broadcast.members("room"), []);
  * const { offset } = await broadcast.publish("room", "first");
  * assert.equal(offset, 1);
@@ -1111,9 +1113,10 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
   ): void {
     const subscriptions = this.#subscriptions.get(channel);
     if (subscriptions !== undefined) {
-      for (const subscription of subscriptions) {
-        subscription.push(event(channel, message, position));
-      }
+      // Decoded once, shared by every subscriber (as the payload is shared
+      // by every member).
+      const shared = event(channel, message, position);
+      for (const subscription of subscriptions) subscription.push(shared);
     }
     const room = this.#rooms.get(channel);
     if (room === undefined) return;

@@ -47,7 +47,6 @@ import {
   RedisConnection,
   safeRedisUrl,
 } from "./_redis_connection.ts";
-import { newEpoch } from "./_channel_history.ts";
 
 /** Options of {@linkcode RedisBackend}. */
 export interface RedisBackendOptions {
@@ -285,13 +284,20 @@ export class RedisBackend implements BroadcastBackend {
 }
 
 // Every key of a channel shares one hash tag ({channel}), so the scripts
-// also run on Redis Cluster.
-// KEYS: stream, meta. ARGV: payload, size, ttl s, epoch ttl s, new epoch,
+// also run on Redis Cluster. A new epoch is made from Redis's clock (s and
+// µs, in base 16): scripts run one at a time, so two never share it.
+const NEW_EPOCH = `
+local function new_epoch()
+  local t = redis.call('TIME')
+  return string.format('%x', tonumber(t[1])) .. string.format('%05x', tonumber(t[2]))
+end
+`;
+// KEYS: stream, meta. ARGV: payload, size, ttl s, epoch ttl s, (unused),
 // live channel.
-const PUBLISH = `
+const PUBLISH = NEW_EPOCH + `
 local epoch = redis.call('HGET', KEYS[2], 'e')
 if not epoch then
-  epoch = ARGV[5]
+  epoch = new_epoch()
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'e', epoch, 's', 0)
 end
@@ -306,11 +312,11 @@ return {epoch, offset}
 `;
 
 // KEYS: stream, meta. ARGV: since epoch ('' for none), since offset, size,
-// ttl ms, new epoch, epoch ttl s. Returns {epoch, top, recovered, payloads...}.
-const HISTORY = `
+// ttl ms, (unused), epoch ttl s. Returns {epoch, top, recovered, payloads...}.
+const HISTORY = NEW_EPOCH + `
 local epoch = redis.call('HGET', KEYS[2], 'e')
 if not epoch then
-  epoch = ARGV[5]
+  epoch = new_epoch()
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'e', epoch, 's', 0)
   redis.call('EXPIRE', KEYS[2], ARGV[6])
@@ -442,6 +448,10 @@ export class RedisStreamBackend implements HistoryBackend {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #scripts = new Map<string, string>();
+  #keys = new Map<string, [string, string, string]>();
+  #sizeArg: string;
+  #ttlArg: string;
+  #epochTtlArg: string;
 
   /**
    * Creates the backend; it connects on first use.
@@ -477,10 +487,28 @@ export class RedisStreamBackend implements HistoryBackend {
     this.#ttlSeconds = Math.ceil(this.#ttlSeconds);
     this.#epochTtl = Math.ceil(this.#epochTtl);
     this.#presenceTtlMs = Math.round(presenceTtl * 1000);
+    this.#sizeArg = String(this.#size);
+    this.#ttlArg = String(this.#ttlSeconds);
+    this.#epochTtlArg = String(this.#epochTtl);
   }
 
   #key(channel: string, suffix: string): string {
     return `${this.#roles.prefix}{${channel}}:${suffix}`;
+  }
+
+  // Built once per channel: publish is the hot path.
+  #streamKeys(channel: string): [stream: string, meta: string, live: string] {
+    let keys = this.#keys.get(channel);
+    if (keys === undefined) {
+      if (this.#keys.size >= 10_000) this.#keys.clear(); // a bound, not a leak
+      keys = [
+        this.#key(channel, "stream"),
+        this.#key(channel, "meta"),
+        this.#key(channel, "live"),
+      ];
+      this.#keys.set(channel, keys);
+    }
+    return keys;
   }
 
   /**
@@ -610,17 +638,18 @@ export class RedisStreamBackend implements HistoryBackend {
         `Cannot publish to "${channel}": the Redis backend is closed`,
       );
     }
+    const [stream, meta, live] = this.#streamKeys(channel);
     const reply = await this.#eval(
       `publish to "${channel}"`,
       PUBLISH,
-      [this.#key(channel, "stream"), this.#key(channel, "meta")],
+      [stream, meta],
       [
         encodeMessage(message),
-        String(this.#size),
-        String(this.#ttlSeconds),
-        String(this.#epochTtl),
-        newEpoch(),
-        this.#key(channel, "live"),
+        this.#sizeArg,
+        this.#ttlArg,
+        this.#epochTtlArg,
+        "",
+        live,
       ],
     ) as [Uint8Array, number];
     return { epoch: textDecoder.decode(reply[0]), offset: Number(reply[1]) };
@@ -647,7 +676,7 @@ export class RedisStreamBackend implements HistoryBackend {
         String(since?.offset ?? 0),
         String(this.#size),
         String(this.#ttlSeconds * 1000),
-        newEpoch(),
+        "",
         String(this.#epochTtl),
       ],
     ) as [Uint8Array, number, number, ...Uint8Array[]];

@@ -59,6 +59,10 @@ Deno.test("broadcast.ts and broadcast_redis.ts export exactly their API", async 
     "Broadcast",
     "BroadcastChannelBackend",
     "MemoryBackend",
+    "Presence",
   ]);
-  assert.deepEqual(Object.keys(redis).sort(), ["RedisBackend"]);
+  assert.deepEqual(Object.keys(redis).sort(), [
+    "RedisBackend",
+    "RedisStreamBackend",
+  ]);
 });
