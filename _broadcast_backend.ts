@@ -80,6 +80,44 @@ export interface PresenceDiff {
  * A backend with history also implements `history()` and resolves
  * `publish()` with the publication's position, which it passes to the
  * listener too; a backend with presence implements the `presence*` methods.
+ *
+ * @example A backend that logs what passes through
+ * ```ts
+ * import {
+ *   type BackendListener,
+ *   Broadcast,
+ *   type BroadcastBackend,
+ *   type BroadcastMessage,
+ *   MemoryBackend,
+ * } from "@wsapi/wsapi/broadcast";
+ * import assert from "node:assert/strict";
+ *
+ * class LoggingBackend implements BroadcastBackend {
+ *   readonly log: string[] = [];
+ *   #inner = new MemoryBackend();
+ *   connect(listener: BackendListener) {
+ *     return this.#inner.connect(listener);
+ *   }
+ *   subscribe(channel: string) {
+ *     return this.#inner.subscribe(channel);
+ *   }
+ *   unsubscribe(channel: string) {
+ *     return this.#inner.unsubscribe(channel);
+ *   }
+ *   async publish(channel: string, message: BroadcastMessage) {
+ *     this.log.push(`${channel}: ${message.kind}`);
+ *     await this.#inner.publish(channel, message);
+ *   }
+ *   close() {
+ *     return this.#inner.close();
+ *   }
+ * }
+ * const backend = new LoggingBackend();
+ * const broadcast = new Broadcast(backend);
+ * assert.equal(await broadcast.publish("news", { headline: "hi" }), null); // no history
+ * assert.deepEqual(backend.log, ["news: json"]);
+ * await broadcast.close();
+ * ```
  */
 export interface BroadcastBackend {
   /**

@@ -721,6 +721,10 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
   #closed = false;
   // Backend unsubscribes under way; close() waits for them.
   #pending = new Set<Promise<void>>();
+  // The last live position per channel, and what waits while a gap in the
+  // live sequence is filled from the history.
+  #last = new Map<string, StreamPosition>();
+  #repairing = new Map<string, Held[]>();
 
   /**
    * Creates a broadcaster over `backend`.
@@ -739,7 +743,7 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     this.#maxQueued = options.maxQueuedEvents ?? 10_000;
     this.#presenceBatchMs = options.presenceBatchMs ?? 50;
     this.#connected = backend.connect((channel, message, position) =>
-      this.#deliver(channel, message, position)
+      this.#receive(channel, message, position)
     );
     // Reported by every publish/join/subscribe that needs it; never an
     // unhandled rejection that would end the process.
@@ -1097,6 +1101,8 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
       return;
     }
     this.#interest.delete(channel);
+    this.#last.delete(channel);
+    this.#repairing.delete(channel);
     if (this.#closed) return;
     // Nothing waits for an unsubscribe; a failure (the backend went away)
     // only means messages keep arriving for a channel nobody reads here.
@@ -1104,6 +1110,67 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
       .catch(() => {})
       .finally(() => this.#pending.delete(pending));
     this.#pending.add(pending);
+  }
+
+  // Live delivery is at most once in a backend (Redis pub/sub drops what
+  // arrives while its connection is cut); numbered messages let a gap show:
+  // it is filled from the history before anything after it goes out, and a
+  // duplicate is dropped, so members and subscribers see one sequence.
+  #receive(
+    channel: string,
+    message: BroadcastMessage,
+    position: StreamPosition | undefined,
+  ): void {
+    if (position === undefined || this.#backend.history === undefined) {
+      this.#deliver(channel, message, position);
+      return;
+    }
+    const waiting = this.#repairing.get(channel);
+    if (waiting !== undefined) {
+      waiting.push({ message, position });
+      return;
+    }
+    const last = this.#last.get(channel);
+    if (last !== undefined && last.epoch === position.epoch) {
+      if (position.offset <= last.offset) return; // seen: a duplicate
+      if (position.offset > last.offset + 1) {
+        this.#repair(channel, last, { message, position });
+        return;
+      }
+    }
+    this.#last.set(channel, position);
+    this.#deliver(channel, message, position);
+  }
+
+  #repair(channel: string, last: StreamPosition, first: Held): void {
+    const waiting: Held[] = [first];
+    this.#repairing.set(channel, waiting);
+    const done = (result: HistoryResult | null) => {
+      if (this.#repairing.get(channel) !== waiting) return; // left meanwhile
+      this.#repairing.delete(channel);
+      let top = last;
+      if (result?.recovered && result.position.epoch === last.epoch) {
+        for (const publication of result.publications) {
+          if (publication.offset >= first.position!.offset) break;
+          top = { epoch: last.epoch, offset: publication.offset };
+          this.#last.set(channel, top);
+          this.#deliver(channel, publication.message, top);
+        }
+      }
+      // Not recoverable (trimmed, Redis away): the gap stays, and what
+      // came live goes out in order.
+      for (const held of waiting) {
+        const position = held.position!;
+        const seen = this.#last.get(channel);
+        if (
+          seen !== undefined && seen.epoch === position.epoch &&
+          position.offset <= seen.offset
+        ) continue;
+        this.#last.set(channel, position);
+        this.#deliver(channel, held.message, position);
+      }
+    };
+    this.#backend.history!(channel, last).then(done, () => done(null));
   }
 
   #deliver(

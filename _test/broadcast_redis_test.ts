@@ -207,3 +207,68 @@ Deno.test("[redis] the chat demo with BROADCAST=redis and no Redis says so withi
     assert.notEqual(status.signal, "SIGKILL");
   }
 });
+
+Deno.test("[redis] RedisStreamBackend: messages lost while the subscriber connection was cut are filled in from the stream, in order", async () => {
+  const redis = await startRedis();
+  const publisher = new Broadcast(new RedisStreamBackend({ url: redis.url }));
+  const receiver = new Broadcast(
+    new RedisStreamBackend({
+      url: redis.url,
+      maxReconnectDelayMs: 200,
+      onError: () => {},
+    }),
+  );
+  const controller = new AbortController();
+  try {
+    const events = receiver.subscribe<number>("room", {
+      signal: controller.signal,
+    });
+    await events.ready;
+    await publisher.publish("room", 0);
+    assert.equal((await events.next()).value?.data, 0);
+    // Cut the receiver's pub/sub connection: Redis drops what is published
+    // until node-redis has reconnected and subscribed again.
+    const killed = await redisCommand(redis.port, "CLIENT KILL TYPE pubsub");
+    assert.match(killed, /^:[1-9]/);
+    for (let n = 1; n <= 5; n++) await publisher.publish("room", n);
+    // Once it has subscribed again, the next live message shows the gap.
+    const deadline = Date.now() + 10_000;
+    while (
+      !(await redisCommand(redis.port, "PUBSUB NUMSUB wsapi:{room}:live"))
+        .endsWith(":1\r\n")
+    ) {
+      assert.ok(Date.now() < deadline, "not subscribed again");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await publisher.publish("room", 6);
+    const got: number[] = [];
+    while (got.length < 6) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const next = await Promise.race([
+        events.next(),
+        new Promise<null>((resolve) => timer = setTimeout(resolve, 5000, null)),
+      ]);
+      clearTimeout(timer);
+      assert.ok(next !== null, `only ${JSON.stringify(got)} arrived`);
+      got.push(next.value!.data);
+    }
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
+  } finally {
+    controller.abort();
+    await publisher.close();
+    await receiver.close();
+    await redis.stop();
+  }
+});
+
+async function redisCommand(port: number, command: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(command + "\r\n"));
+    const buffer = new Uint8Array(256);
+    const n = await conn.read(buffer);
+    return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+  } finally {
+    conn.close();
+  }
+}
