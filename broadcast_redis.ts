@@ -419,8 +419,10 @@ const textDecoder = new TextDecoder();
  *   order for every subscriber (one script appends and publishes).
  * - Live delivery is Redis pub/sub on one subscriber connection (lower
  *   latency than blocking stream reads, see the benchmark notes). A live
- *   message lost while that connection is cut is not redelivered by
- *   itself: clients that reconnect with `since` get it from the history.
+ *   message lost while that connection was cut shows as a gap in the
+ *   offsets when the next one arrives: `Broadcast` fills it from the
+ *   stream before delivering anything after it. Clients that reconnect
+ *   with `since` get what they missed from the stream too.
  * - Presence across nodes with heartbeats and a TTL (see `presence`).
  * - Two connections per backend, whatever the number of channels.
  *
