@@ -478,3 +478,21 @@ Deno.test("Property: with recovered true, a resuming client receives the publica
     { numRuns: 150 },
   );
 });
+
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends
+  (<T>() => T extends B ? 1 : 2) ? true
+  : false;
+function expectExact<A, B>(_proof: Equals<A, B>): void {}
+
+Deno.test("publish() is typed by the backend: a position with history, maybe null without", () => {
+  type Of<B extends BroadcastBackend> = Awaited<
+    ReturnType<Broadcast<B>["publish"]>
+  >;
+  expectExact<Of<MemoryBackend>, StreamPosition>(true);
+  expectExact<Of<RedisStreamBackend>, StreamPosition>(true);
+  expectExact<Of<RedisBackend>, StreamPosition | null>(true);
+  expectExact<Of<BroadcastBackend>, StreamPosition | null>(true);
+  // A Broadcast of any backend fits where a Broadcast is expected.
+  const any: Broadcast[] = [] as Broadcast<RedisStreamBackend>[];
+  assert.deepEqual(any, []);
+});
