@@ -292,9 +292,11 @@ local function new_epoch()
   return string.format('%x', tonumber(t[1])) .. string.format('%05x', tonumber(t[2]))
 end
 `;
-// KEYS: stream, meta. ARGV: payload, size, ttl s, epoch ttl s, (unused),
-// live channel.
-const PUBLISH = NEW_EPOCH + `
+// KEYS: stream, meta, live channel. ARGV: payload. The limits are written
+// into the script (one per backend configuration): fewer arguments to send
+// and parse on the hot path.
+function publishScript(size: number, ttl: number, epochTtl: number): string {
+  return NEW_EPOCH + `
 local epoch = redis.call('HGET', KEYS[2], 'e')
 if not epoch then
   epoch = new_epoch()
@@ -304,12 +306,13 @@ end
 local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], offset .. '-1', 't', string.format('%d', now), 'd', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('PUBLISH', ARGV[6], epoch .. ':' .. offset .. ':' .. ARGV[1])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ${size}, offset .. '-1', 't', string.format('%d', now), 'd', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ${ttl})
+redis.call('EXPIRE', KEYS[2], ${epochTtl})
+redis.call('PUBLISH', KEYS[3], epoch .. ':' .. offset .. ':' .. ARGV[1])
 return {epoch, offset}
 `;
+}
 
 // KEYS: stream, meta. ARGV: since epoch ('' for none), since offset, size,
 // ttl ms, (unused), epoch ttl s. Returns {epoch, top, recovered, payloads...}.
@@ -451,9 +454,7 @@ export class RedisStreamBackend implements HistoryBackend {
   #closed = false;
   #scripts = new Map<string, string>();
   #keys = new Map<string, [string, string, string]>();
-  #sizeArg: string;
-  #ttlArg: string;
-  #epochTtlArg: string;
+  #publishScript: string;
 
   /**
    * Creates the backend; it connects on first use.
@@ -489,9 +490,11 @@ export class RedisStreamBackend implements HistoryBackend {
     this.#ttlSeconds = Math.ceil(this.#ttlSeconds);
     this.#epochTtl = Math.ceil(this.#epochTtl);
     this.#presenceTtlMs = Math.round(presenceTtl * 1000);
-    this.#sizeArg = String(this.#size);
-    this.#ttlArg = String(this.#ttlSeconds);
-    this.#epochTtlArg = String(this.#epochTtl);
+    this.#publishScript = publishScript(
+      this.#size,
+      this.#ttlSeconds,
+      this.#epochTtl,
+    );
   }
 
   #key(channel: string, suffix: string): string {
@@ -643,16 +646,9 @@ export class RedisStreamBackend implements HistoryBackend {
     const [stream, meta, live] = this.#streamKeys(channel);
     const reply = await this.#eval(
       `publish to "${channel}"`,
-      PUBLISH,
-      [stream, meta],
-      [
-        encodeMessage(message),
-        this.#sizeArg,
-        this.#ttlArg,
-        this.#epochTtlArg,
-        "",
-        live,
-      ],
+      this.#publishScript,
+      [stream, meta, live],
+      [encodeMessage(message)],
     ) as [Uint8Array, number];
     return { epoch: textDecoder.decode(reply[0]), offset: Number(reply[1]) };
   }
