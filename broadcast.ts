@@ -887,13 +887,16 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     const history = this.#backend.history !== undefined;
     // Subscribe first, read the history second: whatever is published in
     // between is in both, and the offsets drop the duplicate.
-    if (history) (member.recovering ??= new Map()).set(channel, []);
+    // The held list is also this join's token: a leave and a new join
+    // while the history is read make it stale.
+    const held: Held[] = [];
+    if (history) (member.recovering ??= new Map()).set(channel, held);
     const subscribed = this.#addInterest(channel);
     const joined = history
       ? subscribed.then(
-        () => this.#recoverMember(member, channel, since ?? null),
+        () => this.#recoverMember(member, channel, since ?? null, held),
         (error) => {
-          this.#release(member, channel, null);
+          this.#release(member, channel, null, held);
           throw error;
         },
       )
@@ -1000,17 +1003,19 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     member: Member,
     channel: string,
     since: StreamPosition | null,
+    held: Held[],
   ): Promise<JoinResult> {
     let result: HistoryResult;
     try {
       result = await this.#backend.history!(channel, since);
     } catch (error) {
-      this.#release(member, channel, null);
+      this.#release(member, channel, null, held);
       throw error;
     }
     const recovered = since !== null && result.recovered;
-    if (!member.channels.has(channel)) {
-      return { recovered, position: result.position }; // left meanwhile
+    if (member.recovering?.get(channel) !== held) {
+      // Left meanwhile (and maybe joined again: that join replays).
+      return { recovered, position: result.position };
     }
     const { epoch } = result.position;
     const now = Date.now();
@@ -1024,15 +1029,20 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
         );
       }
     }
-    this.#release(member, channel, result.position);
+    this.#release(member, channel, result.position, held);
     return { recovered, position: result.position };
   }
 
   // Ends a member's recovery of `channel`: what arrived live meanwhile
   // goes out now, minus what the history already covered.
-  #release(member: Member, channel: string, top: StreamPosition | null): void {
-    const held = member.recovering?.get(channel);
-    if (held === undefined) return;
+  #release(
+    member: Member,
+    channel: string,
+    top: StreamPosition | null,
+    held: Held[],
+  ): void {
+    if (member.recovering?.get(channel) !== held) return; // stale
+
     member.recovering!.delete(channel);
     if (member.recovering!.size === 0) member.recovering = null;
     const now = Date.now();

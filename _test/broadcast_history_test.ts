@@ -496,3 +496,34 @@ Deno.test("publish() is typed by the backend: a position with history, maybe nul
   const any: Broadcast[] = [] as Broadcast<RedisStreamBackend>[];
   assert.deepEqual(any, []);
 });
+
+Deno.test("Broadcast.join(): a leave and a new join while the history is read replay once", async () => {
+  const backend = new SlowHistory();
+  const broadcast = new Broadcast(backend);
+  const first = await broadcast.publish("room", "zero");
+  await broadcast.publish("room", "one");
+  await broadcast.publish("room", "two");
+  // The first read finishes last.
+  backend.delays.push(20, 0);
+  const app = new App();
+  app.websocket("/room", async (ws) => {
+    await ws.accept();
+    await broadcast.join("other", ws); // so it stays a member throughout
+    backend.delays.unshift(0);
+    const stale = broadcast.join("room", ws, { since: first });
+    broadcast.leave("room", ws);
+    const joined = await broadcast.join("room", ws, { since: first });
+    await stale;
+    await broadcast.publish("room", "live");
+    await ws.sendJson(joined.recovered);
+    for await (const _ of ws.iterText());
+  });
+  try {
+    await using ws = await new TestClient(app).websocketConnect("/room");
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push(await ws.receiveText());
+    assert.deepEqual(got, ["one", "two", "live", "true"]);
+  } finally {
+    await broadcast.close();
+  }
+});
