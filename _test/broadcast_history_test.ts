@@ -527,3 +527,27 @@ Deno.test("Broadcast.join(): a leave and a new join while the history is read re
     await broadcast.close();
   }
 });
+
+contract(
+  "presence: a mass reconnect of one node travels as one diff",
+  async (make) => {
+    const broadcast = new Broadcast(make(), { presenceBatchMs: 30 });
+    const controller = new AbortController();
+    try {
+      const here = broadcast.presence("room");
+      const diffs = here.subscribe({ signal: controller.signal });
+      const untracks = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => here.track(`user${i}`, { i })),
+      );
+      const { value } = await diffs.next();
+      assert.equal((value as PresenceDiff).joins.length, 50);
+      assert.deepEqual(await here.stats(), { clients: 50, keys: 50 });
+      await Promise.all(untracks.map((untrack) => untrack()));
+      const left = await diffs.next();
+      assert.equal((left.value as PresenceDiff).leaves.length, 50);
+    } finally {
+      controller.abort();
+      await broadcast.close();
+    }
+  },
+);
