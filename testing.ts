@@ -24,8 +24,9 @@
  */
 import type { App } from "./app.ts";
 import { WebSocketDisconnect } from "./errors.ts";
-import type { UpgradeFunction } from "./websocket.ts";
-import { type DispatchContext, dispatchers } from "./_dispatch.ts";
+import type { UpgradeFunction } from "./upgrade.ts";
+import type { DispatchContext } from "./_dispatch.ts";
+import { DISPATCH } from "./_symbols.ts";
 import { Disconnect, SocketDriver } from "./_socket_driver.ts";
 import {
   linkedSockets,
@@ -159,12 +160,9 @@ function takeError(server: ServerSide): void {
   }
 }
 
-// Set by WebSocketTestSession's static block (its constructor is private).
-let createSession: (
-  socket: PairedSocket,
-  response: Response,
-  server: ServerSide,
-) => WebSocketTestSession;
+// The factory of WebSocketTestSession, whose constructor is private; only
+// TestClient, below, calls it.
+const CREATE: unique symbol = Symbol("wsapi.createSession");
 
 const NO_LIMITS = {
   maxMessageSize: Infinity,
@@ -232,9 +230,13 @@ export class WebSocketTestSession implements AsyncDisposable {
     this.acceptedSubprotocol = response.headers.get("sec-websocket-protocol");
   }
 
-  static {
-    createSession = (socket, response, server) =>
-      new WebSocketTestSession(socket, response, server);
+  /** @ignore */
+  static [CREATE](
+    socket: PairedSocket,
+    response: Response,
+    server: ServerSide,
+  ): WebSocketTestSession {
+    return new WebSocketTestSession(socket, response, server);
   }
 
   async #receive(): Promise<string | Uint8Array> {
@@ -417,7 +419,7 @@ export class TestClient {
    * @param options How errors surface, and what the app sees.
    */
   constructor(app: App, options: TestClientOptions = {}) {
-    if (!dispatchers.has(app)) {
+    if (typeof (app as Partial<App> | null)?.[DISPATCH] !== "function") {
       throw new TypeError(
         "Cannot create TestClient: expected an App instance",
       );
@@ -486,7 +488,7 @@ export class TestClient {
       upgraded = response;
       return { socket: serverSocket, response };
     };
-    let refusal: { code: number; reason: string } | undefined;
+    let refusal: { code: number; reason: string; why?: string } | undefined;
     const server: ServerSide = {
       error: undefined,
       hasError: false,
@@ -496,8 +498,8 @@ export class TestClient {
     const context: DispatchContext = {
       upgrade,
       client: this.#client,
-      onRefuse(code, reason) {
-        refusal = { code, reason };
+      onRefuse(code, reason, why) {
+        refusal = { code, reason, why };
       },
       onConnection(done) {
         server.done = done.catch((error) => {
@@ -516,16 +518,26 @@ export class TestClient {
         }
       };
     }
-    const response = await dispatchers.get(this.#app)!(request, context);
+    const response = await this.#app[DISPATCH](request, context);
     if (upgraded !== undefined && response === upgraded) {
-      const session = createSession(clientSocket, response, server);
+      const session = WebSocketTestSession[CREATE](
+        clientSocket,
+        response,
+        server,
+      );
       openSockets(serverSocket, clientSocket);
       return session;
     }
     await server.done;
     takeError(server);
     if (refusal !== undefined) {
-      throw new WebSocketDisconnect(refusal.code, refusal.reason);
+      const error = new WebSocketDisconnect(refusal.code, refusal.reason);
+      // The app's own refusal says why (a handler's says it in its reason).
+      if (refusal.why !== undefined) {
+        error.message =
+          `Cannot open WebSocket: ${refusal.why}: the handshake was refused with close code ${refusal.code} (HTTP 403)`;
+      }
+      throw error;
     }
     throw new WebSocketDenialResponse(response);
   }
@@ -548,7 +560,7 @@ export class TestClient {
     let error: { value: unknown } | undefined;
     const context: DispatchContext = { client: this.#client };
     if (this.#raise) context.onError = (value) => error ??= { value };
-    const response = await dispatchers.get(this.#app)!(request, context);
+    const response = await this.#app[DISPATCH](request, context);
     if (error !== undefined) {
       await response.body?.cancel();
       throw error.value;
