@@ -7,19 +7,91 @@ import type {
   PresenceEntry,
 } from "./_broadcast_backend.ts";
 
-/** Options of {@linkcode Presence.track}. */
+/**
+ * Options of {@linkcode Presence.track}.
+ *
+ * @example Present for the life of a connection
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { Broadcast, type PresenceTrackOptions } from "@wsapi/wsapi/broadcast";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const broadcast = new Broadcast();
+ * const here = broadcast.presence("room");
+ * const app = new App();
+ * app.websocket("/room", async (ws) => {
+ *   await ws.accept();
+ *   const options: PresenceTrackOptions = { signal: ws.signal };
+ *   await here.track(ws.queryParams.get("user") ?? "anonymous", null, options);
+ *   await ws.sendText("tracked");
+ *   await ws.receiveText(); // until the client leaves
+ * });
+ * const diffs = here.subscribe();
+ * const client = new TestClient(app);
+ * const ws = await client.websocketConnect("/room?user=alice");
+ * assert.equal(await ws.receiveText(), "tracked");
+ * assert.deepEqual(await here.stats(), { clients: 1, keys: 1 });
+ * assert.equal((await diffs.next()).value.joins.length, 1);
+ * await ws.close(); // the socket's signal aborts: untracked
+ * assert.equal((await diffs.next()).value.leaves.length, 1);
+ * assert.deepEqual(await here.stats(), { clients: 0, keys: 0 });
+ * await app.shutdown();
+ * await broadcast.close();
+ * ```
+ */
 export interface PresenceTrackOptions {
   /** Untracks when aborted, e.g. `ws.signal` for the life of a connection. */
   signal?: AbortSignal;
 }
 
-/** Options of {@linkcode Presence.subscribe}. */
+/**
+ * Options of {@linkcode Presence.subscribe}.
+ *
+ * @example Watching until aborted
+ * ```ts
+ * import {
+ *   Broadcast,
+ *   type PresenceDiff,
+ *   type PresenceSubscribeOptions,
+ * } from "@wsapi/wsapi/broadcast";
+ * import assert from "node:assert/strict";
+ *
+ * const broadcast = new Broadcast();
+ * const here = broadcast.presence("room");
+ * const controller = new AbortController();
+ * const options: PresenceSubscribeOptions = { signal: controller.signal };
+ * const diffs = here.subscribe(options);
+ * await here.track("alice");
+ * const diff: PresenceDiff = (await diffs.next()).value;
+ * assert.deepEqual(diff.joins.map((entry) => entry.key), ["alice"]);
+ * controller.abort();
+ * assert.equal((await diffs.next()).done, true);
+ * await broadcast.close();
+ * ```
+ */
 export interface PresenceSubscribeOptions {
   /** Ends the iteration quietly when aborted. */
   signal?: AbortSignal;
 }
 
-/** Counts from {@linkcode Presence.stats}. */
+/**
+ * Counts from {@linkcode Presence.stats}.
+ *
+ * @example Tabs and users
+ * ```ts
+ * import { Broadcast, type PresenceStats } from "@wsapi/wsapi/broadcast";
+ * import assert from "node:assert/strict";
+ *
+ * const broadcast = new Broadcast();
+ * const here = broadcast.presence("room");
+ * await here.track("alice", { tab: 1 });
+ * await here.track("alice", { tab: 2 });
+ * const stats: PresenceStats = await here.stats();
+ * assert.deepEqual(stats, { clients: 2, keys: 1 });
+ * await broadcast.close();
+ * ```
+ */
 export interface PresenceStats {
   /** Tracked entries (tabs, devices), on every node. */
   clients: number;

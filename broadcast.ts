@@ -35,18 +35,16 @@ import type { WebSocket } from "./websocket.ts";
 import { WebSocketState } from "./messages.ts";
 import { END, SEND_NOW } from "./_symbols.ts";
 import type {
-  BackendListener,
   BroadcastBackend,
   BroadcastMessage,
   HistoryBackend,
   HistoryResult,
-  PresenceDiff,
-  PresenceEntry,
   StreamPosition,
 } from "./_broadcast_backend.ts";
-import { assertPosition, ChannelHistories } from "./_channel_history.ts";
+import { assertPosition } from "./_channel_history.ts";
 import { memberPayload } from "./_member_payload.ts";
 import { Presence } from "./_presence.ts";
+import { MemoryBackend } from "./_memory_backend.ts";
 
 export type {
   BackendListener,
@@ -65,384 +63,49 @@ export {
   type PresenceSubscribeOptions,
   type PresenceTrackOptions,
 } from "./_presence.ts";
-
-/** What may be published: text, bytes, or any JSON value. */
-export type BroadcastData = string | Uint8Array | unknown;
-
-/** Options of {@linkcode MemoryBackend}. */
-export interface MemoryBackendOptions {
-  /**
-   * The history kept per channel for `since` (replay after a reconnect):
-   * the latest `size` publications no older than `ttlSeconds`. `size: 0`
-   * keeps none (every `since` then recovers only when nothing was missed).
-   *
-   * @default {{ size: 100, ttlSeconds: 120 }}
-   */
-  history?: { size?: number; ttlSeconds?: number };
-  /**
-   * Warn (once, on the console) when another isolate of this process runs
-   * a `MemoryBackend` too: under `deno serve --parallel` each isolate has
-   * its own, so a room silently splits into one room per isolate.
-   *
-   * @default {true}
-   */
-  warnIfSplit?: boolean;
-}
-
-// Every MemoryBackend of an isolate says hello on this channel while it has
-// subscribers; another isolate's answer means the room is split.
-const SPLIT_PROBE = "wsapi:memory-backend-probe";
-const isolateId = crypto.randomUUID();
-let splitWarned = false;
+export { MemoryBackend, type MemoryBackendOptions } from "./_memory_backend.ts";
+export { BroadcastChannelBackend } from "./_broadcast_channel_backend.ts";
 
 /**
- * Delivers within one process (the default backend), and keeps a short
- * history per channel, so `join(channel, ws, { since })` and
- * `subscribe(channel, { since })` replay what a client missed.
+ * What may be published: text, bytes, or any JSON value. Sockets receive
+ * text as text, bytes as bytes, and a JSON value as its compact JSON text;
+ * subscribers receive the value itself.
  *
- * - Positions: one epoch per backend (a restart of the process is a new
- *   epoch: `recovered: false`), offsets from 1 per channel.
- * - One isolate only: under `deno serve --parallel` every isolate has its
- *   own backend and its own rooms. It warns when it sees that happen; use
- *   `BroadcastChannelBackend` (one machine) or `RedisStreamBackend`.
- * - Presence works within the process; entries go away on untrack or close.
- *
- * @example
+ * @example Three kinds of data
  * ```ts
- * import { Broadcast, MemoryBackend } from "@wsapi/wsapi/broadcast";
+ * import { Broadcast, type BroadcastData } from "@wsapi/wsapi/broadcast";
  * import assert from "node:assert/strict";
  *
- * const broadcast = new Broadcast(new MemoryBackend({ history: { size: 10 } }));
- * const first = await broadcast.publish("ticks", 1);
- * await broadcast.publish("ticks", 2);
- * const controller = new AbortController();
- * const events = broadcast.subscribe("ticks", { since: first, signal: controller.signal });
- * assert.equal(await events.recovered, true);
- * const { value } = await events.next();
- * assert.equal(value?.data, 2);
- * assert.equal(value?.offset, first.offset + 1);
- * controller.abort();
+ * const broadcast = new Broadcast();
+ * const events = broadcast.subscribe("room");
+ * await events.ready;
+ * const sent: BroadcastData[] = ["hi", new Uint8Array([1, 2]), { n: 1 }];
+ * for (const data of sent) await broadcast.publish("room", data);
+ * for (const data of sent) assert.deepEqual((await events.next()).value.data, data);
  * await broadcast.close();
  * ```
  */
-export class MemoryBackend implements HistoryBackend {
-  #listeners: BackendListener[] = [];
-  #channels = new Map<string, number>();
-  #history: ChannelHistories;
-  #presence = new Map<string, Map<string, PresenceEntry>>();
-  #watchers = new Map<string, Set<(diff: PresenceDiff) => void>>();
-  #warn: boolean;
-  #probe: BroadcastChannel | null = null;
-
-  /**
-   * Creates a backend for this process.
-   *
-   * @param options History limits and the split warning.
-   * @throws {RangeError} If a history limit is negative or not a number.
-   */
-  constructor(options: MemoryBackendOptions = {}) {
-    const size = options.history?.size ?? 100;
-    const ttlSeconds = options.history?.ttlSeconds ?? 120;
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new RangeError(
-        `Cannot create MemoryBackend: history.size must be an integer >= 0, got ${size}`,
-      );
-    }
-    if (!(ttlSeconds > 0)) {
-      throw new RangeError(
-        `Cannot create MemoryBackend: history.ttlSeconds must be > 0, got ${ttlSeconds}`,
-      );
-    }
-    this.#history = new ChannelHistories(size, ttlSeconds * 1000);
-    this.#warn = options.warnIfSplit ?? true;
-  }
-
-  /**
-   * Registers a listener.
-   *
-   * @param listener Receives messages.
-   */
-  connect(listener: BackendListener): Promise<void> {
-    this.#listeners.push(listener);
-    return Promise.resolve();
-  }
-
-  /**
-   * Starts receiving `channel`.
-   *
-   * @param channel The channel.
-   */
-  subscribe(channel: string): Promise<void> {
-    this.#channels.set(channel, (this.#channels.get(channel) ?? 0) + 1);
-    this.#openProbe();
-    return Promise.resolve();
-  }
-
-  /**
-   * Stops receiving `channel`.
-   *
-   * @param channel The channel.
-   */
-  unsubscribe(channel: string): Promise<void> {
-    const count = (this.#channels.get(channel) ?? 0) - 1;
-    if (count <= 0) this.#channels.delete(channel);
-    else this.#channels.set(channel, count);
-    if (this.#channels.size === 0) this.#closeProbe();
-    return Promise.resolve();
-  }
-
-  /**
-   * Records the message in the channel's history and delivers it to the
-   * listeners, synchronously, if anyone is subscribed.
-   *
-   * @param channel The channel.
-   * @param message The message.
-   * @returns Its position.
-   */
-  publish(channel: string, message: BroadcastMessage): Promise<StreamPosition> {
-    const position = this.#history.append(channel, message);
-    if (this.#channels.has(channel)) {
-      for (const listener of this.#listeners) {
-        listener(channel, message, position);
-      }
-    }
-    return Promise.resolve(position);
-  }
-
-  /**
-   * Reads the publications after `since`, all or nothing.
-   *
-   * @param channel The channel.
-   * @param since The last position the reader has, or null for none.
-   * @returns What was missed, and the current position.
-   */
-  history(
-    channel: string,
-    since: StreamPosition | null,
-  ): Promise<HistoryResult> {
-    return Promise.resolve(this.#history.read(channel, since));
-  }
-
-  /**
-   * Adds presence entries.
-   *
-   * @param channel The channel.
-   * @param entries The entries.
-   */
-  presenceAdd(channel: string, entries: PresenceEntry[]): Promise<void> {
-    let map = this.#presence.get(channel);
-    if (map === undefined) this.#presence.set(channel, map = new Map());
-    for (const entry of entries) map.set(entry.client, entry);
-    this.#emit({ channel, joins: entries, leaves: [] });
-    return Promise.resolve();
-  }
-
-  /**
-   * Removes presence entries.
-   *
-   * @param channel The channel.
-   * @param clients The entries' client ids.
-   */
-  presenceRemove(channel: string, clients: string[]): Promise<void> {
-    const map = this.#presence.get(channel);
-    const leaves: PresenceEntry[] = [];
-    for (const client of clients) {
-      const entry = map?.get(client);
-      if (entry === undefined) continue;
-      map!.delete(client);
-      leaves.push(entry);
-    }
-    if (map?.size === 0) this.#presence.delete(channel);
-    if (leaves.length > 0) this.#emit({ channel, joins: [], leaves });
-    return Promise.resolve();
-  }
-
-  /**
-   * The presence entries of `channel`.
-   *
-   * @param channel The channel.
-   * @returns The entries.
-   */
-  presenceList(channel: string): Promise<PresenceEntry[]> {
-    return Promise.resolve([...(this.#presence.get(channel)?.values() ?? [])]);
-  }
-
-  /**
-   * Delivers presence diffs of `channel` to `listener`.
-   *
-   * @param channel The channel.
-   * @param listener Receives the diffs.
-   * @returns A function that stops it.
-   */
-  presenceWatch(
-    channel: string,
-    listener: (diff: PresenceDiff) => void,
-  ): Promise<() => Promise<void>> {
-    let set = this.#watchers.get(channel);
-    if (set === undefined) this.#watchers.set(channel, set = new Set());
-    set.add(listener);
-    return Promise.resolve(() => {
-      set!.delete(listener);
-      if (set!.size === 0) this.#watchers.delete(channel);
-      return Promise.resolve();
-    });
-  }
-
-  /** Forgets the listeners, the history and the presence. */
-  close(): Promise<void> {
-    this.#listeners = [];
-    this.#channels.clear();
-    this.#history.clear();
-    this.#presence.clear();
-    this.#watchers.clear();
-    this.#closeProbe();
-    return Promise.resolve();
-  }
-
-  #emit(diff: PresenceDiff): void {
-    for (const watcher of this.#watchers.get(diff.channel) ?? []) {
-      watcher(diff);
-    }
-  }
-
-  // Open only while something is subscribed: an open BroadcastChannel keeps
-  // a process alive, and a backend nobody uses cannot split a room.
-  #openProbe(): void {
-    if (!this.#warn || splitWarned || this.#probe !== null) return;
-    const probe = new BroadcastChannel(SPLIT_PROBE);
-    this.#probe = probe;
-    probe.onmessage = (
-      event: MessageEvent<{ isolate: string; reply: boolean }>,
-    ) => {
-      if (event.data.isolate === isolateId) return;
-      if (!event.data.reply) {
-        probe.postMessage({ isolate: isolateId, reply: true });
-      }
-      if (splitWarned) return;
-      splitWarned = true;
-      console.warn(
-        "MemoryBackend: another isolate of this process runs its own MemoryBackend (deno serve --parallel?): " +
-          "each isolate has its own rooms, so members on one never see messages published on another: " +
-          "use BroadcastChannelBackend (one machine) or RedisStreamBackend (many); warnIfSplit: false silences this",
-      );
-      this.#closeProbe();
-    };
-    probe.postMessage({ isolate: isolateId, reply: false });
-  }
-
-  #closeProbe(): void {
-    this.#probe?.close();
-    this.#probe = null;
-  }
-}
-
-interface Envelope {
-  channel: string;
-  message: BroadcastMessage;
-}
+export type BroadcastData = string | Uint8Array | unknown;
 
 /**
- * Delivers across isolates of one machine through `BroadcastChannel`:
- * between Workers, and between the isolates of `deno serve --parallel`.
- * (Deno Deploy no longer delivers `BroadcastChannel` across instances: use
- * `RedisBackend` across machines.) Close it on shutdown: an open channel
- * keeps the process alive.
+ * Options of {@linkcode Broadcast}.
  *
- * @example
+ * @example Tighter limits for slow members
  * ```ts
- * import { Broadcast, BroadcastChannelBackend } from "@wsapi/wsapi/broadcast";
+ * import { Broadcast, type BroadcastOptions, MemoryBackend } from "@wsapi/wsapi/broadcast";
  * import assert from "node:assert/strict";
  *
- * const a = new Broadcast(new BroadcastChannelBackend("doc-example"));
- * const b = new Broadcast(new BroadcastChannelBackend("doc-example"));
- * const controller = new AbortController();
- * const events = b.subscribe("news", { signal: controller.signal });
- * await a.publish("news", "from a");
- * assert.deepEqual((await events.next()).value, { channel: "news", data: "from a" });
- * controller.abort();
- * await Promise.all([a.close(), b.close()]);
+ * const options: BroadcastOptions = {
+ *   slowMemberTimeoutMs: 2_000,
+ *   maxPendingSends: 256,
+ *   maxQueuedEvents: 1_000,
+ *   presenceBatchMs: 20,
+ * };
+ * const broadcast = new Broadcast(new MemoryBackend(), options);
+ * assert.deepEqual(broadcast.members("room"), []);
+ * await broadcast.close();
  * ```
  */
-export class BroadcastChannelBackend implements BroadcastBackend {
-  #channel: BroadcastChannel;
-  // Fan-out within this isolate; positions stay out of it (each isolate
-  // would count its own).
-  #local = new MemoryBackend({ history: { size: 0 }, warnIfSplit: false });
-  #closed = false;
-
-  /**
-   * Opens the channel `name`; every backend opened with the same name, in
-   * any isolate of the machine, shares messages.
-   *
-   * @param name The BroadcastChannel name.
-   * @default {"wsapi"}
-   */
-  constructor(name = "wsapi") {
-    this.#channel = new BroadcastChannel(name);
-    this.#channel.onmessage = (event: MessageEvent<Envelope>) => {
-      const { channel, message } = event.data;
-      void this.#local.publish(channel, message);
-    };
-  }
-
-  /**
-   * Registers a listener.
-   *
-   * @param listener Receives messages.
-   */
-  connect(listener: BackendListener): Promise<void> {
-    return this.#local.connect((channel, message) =>
-      listener(channel, message)
-    );
-  }
-
-  /**
-   * Starts receiving `channel`.
-   *
-   * @param channel The channel.
-   */
-  subscribe(channel: string): Promise<void> {
-    return this.#local.subscribe(channel);
-  }
-
-  /**
-   * Stops receiving `channel`.
-   *
-   * @param channel The channel.
-   */
-  unsubscribe(channel: string): Promise<void> {
-    return this.#local.unsubscribe(channel);
-  }
-
-  /**
-   * Posts to the other isolates, and delivers here (a BroadcastChannel does
-   * not deliver to its own sender).
-   *
-   * @param channel The channel.
-   * @param message The message.
-   * @throws {Error} If the backend is closed.
-   */
-  publish(channel: string, message: BroadcastMessage): Promise<void> {
-    if (this.#closed) {
-      return Promise.reject(
-        new Error(
-          `Cannot publish to "${channel}": the BroadcastChannel backend is closed`,
-        ),
-      );
-    }
-    this.#channel.postMessage({ channel, message } satisfies Envelope);
-    return this.#local.publish(channel, message).then(() => {});
-  }
-
-  /** Closes the channel. */
-  close(): Promise<void> {
-    this.#closed = true;
-    this.#channel.close();
-    return this.#local.close();
-  }
-}
-
-/** Options of {@linkcode Broadcast}. */
 export interface BroadcastOptions {
   /**
    * How long a member's sends may keep waiting on its full send buffer
@@ -481,6 +144,22 @@ export interface BroadcastOptions {
  * The events of one channel, from `subscribe()`; `ready` resolves once the
  * backend delivers the channel (messages published before may be missed,
  * unless `since` asked for them).
+ *
+ * @example Typed events
+ * ```ts
+ * import { Broadcast, type BroadcastSubscription } from "@wsapi/wsapi/broadcast";
+ * import assert from "node:assert/strict";
+ *
+ * const broadcast = new Broadcast();
+ * const events: BroadcastSubscription<{ n: number }> = broadcast.subscribe("ticks");
+ * await events.ready;
+ * assert.equal(await events.recovered, false); // no since: live only
+ * await broadcast.publish("ticks", { n: 1 });
+ * const { value } = await events.next();
+ * assert.equal(value.data.n, 1);
+ * await events.return?.();
+ * await broadcast.close();
+ * ```
  */
 export interface BroadcastSubscription<T = BroadcastData>
   extends AsyncIterableIterator<BroadcastEvent<T>> {
@@ -495,7 +174,27 @@ export interface BroadcastSubscription<T = BroadcastData>
   readonly recovered: Promise<boolean>;
 }
 
-/** Options of {@linkcode Broadcast.subscribe}. */
+/**
+ * Options of {@linkcode Broadcast.subscribe}.
+ *
+ * @example Resuming a subscription
+ * ```ts
+ * import { Broadcast, MemoryBackend, type SubscribeOptions } from "@wsapi/wsapi/broadcast";
+ * import assert from "node:assert/strict";
+ *
+ * const broadcast = new Broadcast(new MemoryBackend());
+ * const seen = await broadcast.publish("room", "seen");
+ * await broadcast.publish("room", "missed");
+ * const controller = new AbortController();
+ * const options: SubscribeOptions = { since: seen, signal: controller.signal };
+ * const events = broadcast.subscribe("room", options);
+ * assert.equal(await events.recovered, true);
+ * assert.equal((await events.next()).value.data, "missed");
+ * controller.abort(); // ends the iteration quietly
+ * assert.equal((await events.next()).done, true);
+ * await broadcast.close();
+ * ```
+ */
 export interface SubscribeOptions {
   /** Ends the iteration quietly when aborted. */
   signal?: AbortSignal;
@@ -507,7 +206,36 @@ export interface SubscribeOptions {
   since?: StreamPosition;
 }
 
-/** Options of {@linkcode Broadcast.join}. */
+/**
+ * Options of {@linkcode Broadcast.join}.
+ *
+ * @example A client that says where it stopped
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { Broadcast, type JoinOptions, MemoryBackend } from "@wsapi/wsapi/broadcast";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const broadcast = new Broadcast(new MemoryBackend());
+ * const app = new App();
+ * app.websocket("/room", async (ws) => {
+ *   await ws.accept();
+ *   const epoch = ws.queryParams.get("epoch");
+ *   const offset = Number(ws.queryParams.get("offset"));
+ *   const options: JoinOptions = epoch === null ? {} : { since: { epoch, offset } };
+ *   await broadcast.join("room", ws, options);
+ *   await ws.receiveText(); // until the client leaves
+ * });
+ * const seen = await broadcast.publish("room", "seen");
+ * await broadcast.publish("room", "missed");
+ * const client = new TestClient(app);
+ * await using ws = await client.websocketConnect(
+ *   `/room?epoch=${seen.epoch}&offset=${seen.offset}`,
+ * );
+ * assert.equal(await ws.receiveText(), "missed");
+ * await broadcast.close();
+ * ```
+ */
 export interface JoinOptions {
   /**
    * The last position the client saw (from its last message, often sent
@@ -518,7 +246,36 @@ export interface JoinOptions {
   since?: StreamPosition;
 }
 
-/** What {@linkcode Broadcast.join} resolves with. */
+/**
+ * What {@linkcode Broadcast.join} resolves with.
+ *
+ * @example Telling the client to reload
+ * ```ts
+ * import { App } from "@wsapi/wsapi";
+ * import { Broadcast, type JoinResult, MemoryBackend } from "@wsapi/wsapi/broadcast";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const broadcast = new Broadcast(new MemoryBackend());
+ * const app = new App();
+ * app.websocket("/room", async (ws) => {
+ *   await ws.accept();
+ *   // A position of an earlier process: its history is gone.
+ *   const result: JoinResult = await broadcast.join("room", ws, {
+ *     since: { epoch: "an-old-epoch", offset: 7 },
+ *   });
+ *   if (!result.recovered) await ws.sendJson({ reload: true, at: result.position });
+ *   await ws.receiveText();
+ * });
+ * await broadcast.publish("room", "before");
+ * const client = new TestClient(app);
+ * await using ws = await client.websocketConnect("/room");
+ * const answer = await ws.receiveJson() as { reload: boolean; at: { offset: number } };
+ * assert.equal(answer.reload, true);
+ * assert.equal(answer.at.offset, 1); // live from after "before"
+ * await broadcast.close();
+ * ```
+ */
 export interface JoinResult {
   /**
    * Whether everything published after `since` was sent to the socket
@@ -535,7 +292,27 @@ export interface JoinResult {
   position: StreamPosition | null;
 }
 
-/** A message received from a channel. */
+/**
+ * A message received from a channel, with its position when the backend
+ * keeps history (keep it to resume with `since`).
+ *
+ * @example An event's position
+ * ```ts
+ * import { Broadcast, type BroadcastEvent, MemoryBackend } from "@wsapi/wsapi/broadcast";
+ * import assert from "node:assert/strict";
+ *
+ * const broadcast = new Broadcast(new MemoryBackend());
+ * const events = broadcast.subscribe<string>("room");
+ * await events.ready;
+ * const position = await broadcast.publish("room", "hi");
+ * const event: BroadcastEvent<string> = (await events.next()).value;
+ * assert.equal(event.channel, "room");
+ * assert.equal(event.data, "hi");
+ * assert.equal(event.epoch, position.epoch);
+ * assert.equal(event.offset, position.offset);
+ * await broadcast.close();
+ * ```
+ */
 export interface BroadcastEvent<T = BroadcastData> {
   /** The channel it was published on. */
   channel: string;
@@ -547,7 +324,30 @@ export interface BroadcastEvent<T = BroadcastData> {
   offset?: number;
 }
 
-/** What `publish()` resolves with: a position if the backend keeps history. */
+/**
+ * What `publish()` resolves with: a position if the backend keeps history
+ * (`StreamPosition`), else `StreamPosition | null` (null at run time).
+ *
+ * @example Typed by the backend
+ * ```ts
+ * import {
+ *   Broadcast,
+ *   BroadcastChannelBackend,
+ *   MemoryBackend,
+ *   type PublishResult,
+ * } from "@wsapi/wsapi/broadcast";
+ * import assert from "node:assert/strict";
+ *
+ * const kept = new Broadcast(new MemoryBackend());
+ * const position: PublishResult<MemoryBackend> = await kept.publish("room", "hi");
+ * assert.equal(position.offset, 1);
+ * const relayed = new Broadcast(new BroadcastChannelBackend("publish-result-example"));
+ * const none: PublishResult<BroadcastChannelBackend> = await relayed.publish("room", "hi");
+ * assert.equal(none, null);
+ * await kept.close();
+ * await relayed.close();
+ * ```
+ */
 export type PublishResult<B extends BroadcastBackend> = B extends HistoryBackend
   ? StreamPosition
   : StreamPosition | null;

@@ -48,7 +48,32 @@ import {
   safeRedisUrl,
 } from "./_redis_connection.ts";
 
-/** Options of {@linkcode RedisBackend}. */
+/**
+ * Options of {@linkcode RedisBackend} (and of {@linkcode RedisStreamBackend},
+ * which adds history and presence).
+ *
+ * @example Bounded waits and a quiet logger
+ * ```ts
+ * import { Broadcast } from "@wsapi/wsapi/broadcast";
+ * import { RedisBackend, type RedisBackendOptions } from "@wsapi/wsapi/broadcast/redis";
+ * import assert from "node:assert/strict";
+ *
+ * const errors: Error[] = [];
+ * const options: RedisBackendOptions = {
+ *   url: "redis://127.0.0.1:6379",
+ *   prefix: "myapp:",
+ *   connectTimeoutMs: 2_000,
+ *   commandTimeoutMs: 1_000,
+ *   maxReconnectDelayMs: 5_000,
+ *   onError: (error) => errors.push(error),
+ * };
+ * // Nothing connects until the first publish, join or subscribe.
+ * const broadcast = new Broadcast(new RedisBackend(options));
+ * assert.deepEqual(broadcast.members("room"), []);
+ * await broadcast.close();
+ * assert.deepEqual(errors, []);
+ * ```
+ */
 export interface RedisBackendOptions {
   /** The server, e.g. `redis://user:password@host:6379/0`. */
   url: string;
@@ -83,7 +108,31 @@ export interface RedisBackendOptions {
   onError?: (error: Error) => void;
 }
 
-/** Options of {@linkcode RedisStreamBackend}. */
+/**
+ * Options of {@linkcode RedisStreamBackend}: those of `RedisBackend`, plus
+ * how much history a channel keeps and how long presence outlives a node.
+ *
+ * @example A longer history, a quicker presence
+ * ```ts
+ * import { Broadcast } from "@wsapi/wsapi/broadcast";
+ * import {
+ *   RedisStreamBackend,
+ *   type RedisStreamBackendOptions,
+ * } from "@wsapi/wsapi/broadcast/redis";
+ * import assert from "node:assert/strict";
+ *
+ * const options: RedisStreamBackendOptions = {
+ *   url: "redis://127.0.0.1:6379",
+ *   history: { size: 10_000, ttlSeconds: 600 },
+ *   epochTtlSeconds: 86_400,
+ *   presence: { ttlSeconds: 15 },
+ * };
+ * // Nothing connects until the first publish, join or subscribe.
+ * const broadcast = new Broadcast(new RedisStreamBackend(options));
+ * assert.deepEqual(broadcast.members("room"), []);
+ * await broadcast.close();
+ * ```
+ */
 export interface RedisStreamBackendOptions extends RedisBackendOptions {
   /**
    * History per channel: the latest `size` publications (a stream trimmed
