@@ -7,8 +7,11 @@
  */
 import type { WebSocket } from "./websocket.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
+import type { InvalidMessagePolicy, Protocol } from "./protocol.ts";
 import { checkDeclarations } from "./_dependencies.ts";
+import { checkProtocolOptions } from "./_protocol_session.ts";
 import { normaliseOrigins, type OriginPolicy } from "./_handshake.ts";
+import { checkLimits } from "./_limits.ts";
 import {
   type CompiledPath,
   compileTemplate,
@@ -48,8 +51,10 @@ export type HandlerArgs = Record<string, unknown>;
  * assert.equal(app.routes[0].handler, greet);
  * ```
  */
-export type WebSocketHandler<A = HandlerArgs> = (
-  ws: WebSocket,
+// (The protocol defaults to `any` for the reason given at WebSocket.)
+// deno-lint-ignore no-explicit-any
+export type WebSocketHandler<A = HandlerArgs, Q extends Protocol = any> = (
+  ws: WebSocket<Q>,
   args: A,
 ) => void | Promise<void>;
 
@@ -124,17 +129,35 @@ export interface HttpRouteOptions<P extends Params = Params> {
  * assert.equal(app.urlPathFor("upload"), "/upload");
  * ```
  */
-export interface WebSocketRouteOptions<P extends Params = Params> {
+export interface WebSocketRouteOptions<
+  P extends Params = Params,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+> {
   /** A name for `urlPathFor()` and `urlFor()`. */
   name?: string;
+  /**
+   * The route's message protocol (from `defineProtocol()`): it types and
+   * validates `ws.messages()`, `ws.receiveMessage()` and `ws.emit()`.
+   * Without one, those methods throw. @default {undefined}
+   */
+  protocol?: Q;
+  /**
+   * What an invalid protocol message gets: `"error"` answers with an `error`
+   * message and goes on, `"close"` closes with 1007 (not JSON) or 1008.
+   * Needs `protocol`. @default {"error"}
+   */
+  onInvalid?: InvalidMessagePolicy;
   /** What the handler needs; it receives them, typed, as `args`. */
   params?: P;
   /** Dependencies run before the handler, for their effects. */
   dependencies?: readonly Dependency[];
   /** Bytes; a larger message closes with 1009. @default {1048576} */
   maxMessageSize?: number;
-  /** Unread messages; one more closes with 1008. @default {1024} */
+  /** Unread messages; one more closes with 1008. @default {65536} */
   maxQueuedMessages?: number;
+  /** Memory unread messages may hold, in bytes; more closes with 1008. @default {4194304} */
+  maxQueuedBytes?: number;
   /** Seconds without a pong before the socket closes; 0 disables. @default {120} */
   idleTimeout?: number;
   /** Which origins may connect; overrides the app's `allowedOrigins`. */
@@ -157,15 +180,19 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
  * assert.equal(route.name, "room");
  * ```
  */
-export class WebSocketRoute<P extends Params = Params> {
+export class WebSocketRoute<
+  P extends Params = Params,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+> {
   /** The path template as written. */
   readonly path: string;
   /** The route name: the `name` option, else the handler's function name. */
   readonly name: string | undefined;
   /** The handler. */
-  readonly handler: WebSocketHandler<ArgsOf<P>>;
+  readonly handler: WebSocketHandler<ArgsOf<P>, Q>;
   /** The route's options. */
-  readonly options: WebSocketRouteOptions<P>;
+  readonly options: WebSocketRouteOptions<P, Q>;
   /** Dependencies run before the handler: app, include, router, then route level. */
   readonly dependencies: readonly Dependency[];
   /**
@@ -188,17 +215,21 @@ export class WebSocketRoute<P extends Params = Params> {
    * @param options Route options.
    * @param handler The handler.
    * @throws {TypeError} If the template is invalid.
+   * @throws {RangeError} If a limit is not a positive integer (`idleTimeout`:
+   * a whole number of seconds), as `App` checks its own.
    */
   constructor(
     path: RoutePath,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
+    options: WebSocketRouteOptions<P, Q>,
+    handler: WebSocketHandler<ArgsOf<P>, Q>,
   ) {
     assertHandler(handler, path);
     const compiled = compilePath(path);
+    checkProtocolOptions(compiled.template, options);
     this[COMPILED] = compiled;
     this[SOURCE] = path;
     this.path = compiled.template;
+    checkLimits(`register route "${this.path}"`, options);
     this.name = options.name ?? (handler.name || undefined);
     this.handler = handler;
     this.dependencies = checkRoute(path, compiled, options);

@@ -10,6 +10,7 @@
  */
 import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
+import type { Protocol } from "./protocol.ts";
 import {
   type HttpHandler,
   HttpRoute,
@@ -626,10 +627,11 @@ export class Router {
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  websocket<P extends Params = NoParams>(
+  // deno-lint-ignore no-explicit-any
+  websocket<P extends Params = NoParams, Q extends Protocol = any>(
     path: RoutePath,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
+    options: WebSocketRouteOptions<P, Q>,
+    handler: WebSocketHandler<ArgsOf<P>, Q>,
   ): this;
   websocket(
     path: RoutePath,

@@ -36,6 +36,7 @@ import {
 } from "./_socket_pair.ts";
 import { assertCloseFrame } from "./_close.ts";
 import { encoder, strictDecoder } from "./_utf8.ts";
+import { testWebSocketClass } from "./_test_websocket.ts";
 
 export { PairedSocket } from "./_socket_pair.ts";
 
@@ -164,9 +165,11 @@ function takeError(server: ServerSide): void {
 // TestClient, below, calls it.
 const CREATE: unique symbol = Symbol("wsapi.createSession");
 
+// The client's end: a browser's WebSocket bounds nothing either.
 const NO_LIMITS = {
   maxMessageSize: Infinity,
   maxQueuedMessages: Infinity,
+  maxQueuedBytes: Infinity,
   sendHighWaterMark: Infinity,
 };
 
@@ -261,6 +264,16 @@ export class WebSocketTestSession implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Receives the next message, text or binary.
+   *
+   * @returns The text, or the bytes.
+   * @throws {WebSocketDisconnect} If the server has closed.
+   */
+  receiveData(): Promise<string | Uint8Array> {
+    return this.#receive();
   }
 
   /**
@@ -386,6 +399,13 @@ export class WebSocketTestSession implements AsyncDisposable {
  *   {@linkcode WebSocketDenialResponse}.
  * - With `raiseServerExceptions` (the default), an unhandled handler error is
  *   thrown into the test instead.
+ * - The server's end of the pair is driven by the same code as a real socket,
+ *   with the app's limits (`maxMessageSize`, `maxQueuedMessages`,
+ *   `maxQueuedBytes`, `sendHighWaterMark`): a test sees the 1008 and 1009 a
+ *   real client would. The client's end is unbounded, like a browser's. What
+ *   the pair cannot show is Deno's timing (it delivers one message per
+ *   microtask, so a handler falls behind differently under load) and frames
+ *   (Deno's 64 MiB frame limit, its fragment assembly).
  *
  * @example HTTP and WebSocket routes
  * ```ts
@@ -411,6 +431,7 @@ export class TestClient {
   #raise: boolean;
   #base: URL;
   #client: { hostname: string; port: number };
+  #WebSocket: typeof WebSocket | undefined;
 
   /**
    * Creates a client for `app`.
@@ -428,6 +449,37 @@ export class TestClient {
     this.#raise = options.raiseServerExceptions ?? true;
     this.#base = new URL(options.baseUrl ?? "http://testserver");
     this.#client = options.client ?? { hostname: "testclient", port: 50000 };
+  }
+
+  /**
+   * A WHATWG-`WebSocket`-compatible constructor whose sockets connect to
+   * the app in memory (the URL's host is ignored; path and query route).
+   * Code written for the browser's `WebSocket`, such as the typed client's
+   * `connect(protocol, url, { WebSocket: client.WebSocket })`, runs on it
+   * unchanged. A refused handshake shows as an `error` event and a close
+   * with 1006, as in a browser.
+   *
+   * @example The browser API, in memory
+   * ```ts
+   * import { App } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new App();
+   * app.websocket("/ws", async (ws) => {
+   *   await ws.accept();
+   *   await ws.sendText(await ws.receiveText());
+   * });
+   * const socket = new (new TestClient(app).WebSocket)("ws://testserver/ws");
+   * socket.onopen = () => socket.send("echo");
+   * const { data } = await new Promise<MessageEvent>((resolve) => socket.onmessage = resolve);
+   * assert.equal(data, "echo");
+   * socket.close();
+   * await new Promise((resolve) => socket.onclose = resolve);
+   * ```
+   */
+  get WebSocket(): typeof WebSocket {
+    return this.#WebSocket ??= testWebSocketClass(this);
   }
 
   #url(path: string | URL): URL {
