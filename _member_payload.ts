@@ -1,20 +1,44 @@
-// What a member's socket is sent for one publication. Today a member gets the
-// payload as published (text, bytes, or JSON text), with no envelope. This is
-// the one place where a publication becomes frames: protocol routes will put
-// `channel`, `epoch` and `offset` around it here (the typed client reads them
-// to resume), so history replay and live delivery frame alike.
+// What a member's socket is sent for one publication: the one place where a
+// publication becomes a frame, so history replay and live delivery frame
+// alike. A member on a raw route gets the payload as published (text, bytes,
+// or JSON text). A member on a protocol route gets a published JSON object
+// (`{"type", "data"}`) in the envelope of the wire format: `channel`, and
+// `epoch` and `offset` with a backend that keeps history; the typed client
+// keeps them to resume after a reconnect (see _protocol_wire.ts).
 import type { BroadcastMessage, StreamPosition } from "./_broadcast_backend.ts";
+import { envelopeText } from "./_protocol_wire.ts";
+import { ON_PROTOCOL } from "./_symbols.ts";
 import type { WebSocket } from "./websocket.ts";
 
 /**
- * The frame for `ws`. Called for every member and every message, on the hot
- * path: for a raw member it returns the published payload itself, no copy.
+ * The frames of one publication, made once and shared by every member
+ * (on the hot path: a raw member gets the published payload itself, no
+ * copy; protocol members share one enveloped text).
  */
-export function memberPayload(
-  _ws: WebSocket,
-  _channel: string,
-  message: BroadcastMessage,
-  _position: StreamPosition | undefined,
-): string | Uint8Array {
-  return message.data;
+export class MemberPayload {
+  readonly #channel: string;
+  readonly #message: BroadcastMessage;
+  readonly #position: StreamPosition | undefined;
+  #enveloped: string | undefined;
+
+  constructor(
+    channel: string,
+    message: BroadcastMessage,
+    position: StreamPosition | undefined,
+  ) {
+    this.#channel = channel;
+    this.#message = message;
+    this.#position = position;
+  }
+
+  /** The frame for `ws`. */
+  for(ws: WebSocket): string | Uint8Array {
+    const message = this.#message;
+    if (message.kind !== "json" || !ws[ON_PROTOCOL]()) return message.data;
+    return this.#enveloped ??= envelopeText(
+      message.data,
+      this.#channel,
+      this.#position,
+    );
+  }
 }

@@ -42,7 +42,7 @@ import type {
   StreamPosition,
 } from "./_broadcast_backend.ts";
 import { assertPosition } from "./_channel_history.ts";
-import { memberPayload } from "./_member_payload.ts";
+import { MemberPayload } from "./_member_payload.ts";
 import { Presence } from "./_presence.ts";
 import { MemoryBackend } from "./_memory_backend.ts";
 
@@ -825,7 +825,9 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
         const position = { epoch, offset: publication.offset };
         this.#send(
           member,
-          memberPayload(member.ws, channel, publication.message, position),
+          new MemberPayload(channel, publication.message, position).for(
+            member.ws,
+          ),
           now,
         );
       }
@@ -851,7 +853,7 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
       if (top !== null && covered(position, top)) continue;
       this.#send(
         member,
-        memberPayload(member.ws, channel, message, position),
+        new MemberPayload(channel, message, position).for(member.ws),
         now,
       );
     }
@@ -998,7 +1000,9 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     }
     const room = this.#rooms.get(channel);
     if (room === undefined) return;
-    // Encoded once for every member: JSON is sent as its text.
+    // Encoded once for every member: JSON is sent as its text (on protocol
+    // routes, in one envelope shared by their members).
+    const payload = new MemberPayload(channel, message, position);
     const now = Date.now();
     for (const member of room) {
       const held = member.recovering?.get(channel);
@@ -1006,11 +1010,7 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
         held.push({ message, position });
         continue;
       }
-      this.#send(
-        member,
-        memberPayload(member.ws, channel, message, position),
-        now,
-      );
+      this.#send(member, payload.for(member.ws), now);
     }
   }
 

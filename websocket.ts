@@ -59,10 +59,16 @@ import type {
 } from "./protocol.ts";
 import { ProtocolSession } from "./_protocol_session.ts";
 import {
+  parseResume,
+  RESUME_PARAM,
+  type ResumePositions,
+} from "./_protocol_wire.ts";
+import {
   ACCEPTED,
   DATA,
   DEFER_URL,
   END,
+  ON_PROTOCOL,
   OPENING,
   PACK_HEADERS,
   PREFER_SUBPROTOCOL,
@@ -265,6 +271,8 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   // null once accepted without a subprotocol: undefined means not accepted.
   #subprotocol: string | null | undefined;
   #preferredSubprotocol: string | undefined;
+  // Parsed on first read of `resume`: null until then.
+  #resume: ResumePositions | undefined | null = null;
 
   /**
    * Builds a connection for an upgrade request; applications receive them
@@ -365,6 +373,16 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   }
 
   /**
+   * Whether the route has a message protocol: broadcast sends its members
+   * the wire format's envelope.
+   *
+   * @ignore
+   */
+  [ON_PROTOCOL](): boolean {
+    return this.#protocol !== undefined;
+  }
+
+  /**
    * Makes `accept()` without a subprotocol choose `protocol`, if the client
    * offered it. (bearerFromSubprotocol.)
    *
@@ -434,6 +452,42 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   /** The subprotocol chosen in `accept()`, if any. */
   get subprotocol(): string | undefined {
     return this.#subprotocol ?? undefined;
+  }
+
+  /**
+   * Where the client asks to resume its broadcast channels: the last
+   * position `{ epoch, offset }` it received per channel, which the typed
+   * client (`connect()` of `@wsapi/wsapi/client`, with `reconnect`) sends
+   * when it reconnects, in the query parameter `wsapi-resume` (see the
+   * README's wire format). Undefined on a first connection. Pass an entry
+   * to `broadcast.join(channel, ws, { since: ws.resume?.[channel] })`: the
+   * client then gets what it missed, then live messages. Malformed entries
+   * are left out (the value comes from the network).
+   *
+   * @example Resuming a room
+   * ```ts
+   * import { App } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new App();
+   * app.websocket("/room", async (ws) => {
+   *   await ws.accept();
+   *   await ws.sendJson(ws.resume?.["room"] ?? null);
+   * });
+   * const client = new TestClient(app);
+   * await using first = await client.websocketConnect("/room");
+   * assert.equal(await first.receiveJson(), null);
+   * const resume = encodeURIComponent(JSON.stringify({ room: { epoch: "e1", offset: 7 } }));
+   * await using again = await client.websocketConnect(`/room?wsapi-resume=${resume}`);
+   * assert.deepEqual(await again.receiveJson(), { epoch: "e1", offset: 7 });
+   * ```
+   */
+  get resume(): ResumePositions | undefined {
+    if (this.#resume === null) {
+      this.#resume = parseResume(this.queryParams.get(RESUME_PARAM));
+    }
+    return this.#resume;
   }
 
   /**
