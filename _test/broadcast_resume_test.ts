@@ -187,6 +187,15 @@ Deno.test("[redis] a client reset on process A resumes on process B with exactly
     }
     assert.notEqual(restarted.epoch, after.epoch);
     assert.equal(restarted.offset, 1);
+    // Process A reconnects to Redis on its own schedule (a join before then
+    // rejects, and the handler closes with 1011): wait until it answers.
+    while (true) {
+      assert.ok(Date.now() < deadline, "process A not back on Redis");
+      const response = await fetch(`http://127.0.0.1:${a.port}/presence`);
+      await response.body?.cancel();
+      if (response.status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const again = await Client.open(a, after);
     await again.read(0);
     assert.equal(again.joined!.recovered, false);
