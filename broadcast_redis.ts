@@ -16,7 +16,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createClient } from "redis";
+import { createClient } from "npm:redis@^4.7";
 import type { BroadcastBackend, BroadcastMessage } from "./broadcast.ts";
 
 /** Options of {@linkcode RedisBackend}. */
