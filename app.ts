@@ -25,6 +25,7 @@ import {
   WebSocketState,
 } from "./websocket.ts";
 import { type DispatchContext, dispatchers } from "./_dispatch.ts";
+import { TestServeInfo } from "./_test_serve_info.ts";
 import { assertCloseFrame } from "./_close.ts";
 import { connectionControl } from "./_connection_control.ts";
 import { normaliseOrigins, originRefusal } from "./_origin.ts";
@@ -365,7 +366,9 @@ export class App extends Router {
       "create App",
     );
     this.fetch = (request, info) =>
-      this.#handle(request, { client: clientOf(info), info });
+      info instanceof TestServeInfo
+        ? this.#handle(request, info.take())
+        : this.#handle(request, { client: clientOf(info), info });
     dispatchers.set(this, (request, context) => this.#handle(request, context));
   }
 
