@@ -19,6 +19,7 @@ import {
   SocketDriver,
   type WebSocketLike,
 } from "./_socket_driver.ts";
+import { upgradeWatched, watchClientGone } from "./_client_gone.ts";
 import { assertCloseFrame } from "./_close.ts";
 import { encoder, strictDecoder } from "./_utf8.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
@@ -934,24 +935,22 @@ export class WebSocket extends HTTPConnection {
   }
 
   #watchClient(): void {
-    if (this.#init === null) return;
+    const init = this.#init;
+    if (init === null) return;
     // Deno also aborts the signal inside upgradeWebSocket and, by its legacy
     // behaviour, once a response was delivered: only an abort before the
-    // handshake is being answered means the client left. (Listening makes
-    // Deno print a one-time notice about that legacy behaviour;
-    // --unstable-no-legacy-abort ends both, and this works either way.)
-    const signal = this.#init.request.signal;
-    if (signal.aborted) {
-      this.#driver.end(1006, "");
-      return;
-    }
-    signal.addEventListener("abort", () => {
+    // handshake is being answered means the client left. (Deno's one-time
+    // notice about that legacy behaviour is kept out of the log: see
+    // _client_gone.ts.)
+    init.upgrade = upgradeWatched(init.upgrade);
+    const gone = watchClientGone(init.request, () => {
       if (this.#init === null) return;
       // Answer at once (nobody will read it) so the server is not left
       // waiting for this request, and end the connection.
       this.#respond({ response: new Response(null, { status: 499 }) });
       this.#driver.end(1006, "");
-    }, { once: true });
+    });
+    if (gone) this.#driver.end(1006, "");
   }
 
   static {
