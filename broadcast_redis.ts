@@ -16,6 +16,9 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+// Named in full, not through an import map: a project that imports this
+// file by path (see the README's install section) resolves it too.
+// deno-lint-ignore no-import-prefix
 import { createClient } from "npm:redis@^4.7";
 import type { BroadcastBackend, BroadcastMessage } from "./broadcast.ts";
 

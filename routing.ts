@@ -9,6 +9,9 @@
  * @module
  */
 import type { WebSocket } from "./websocket.ts";
+import type { WebSocketOf } from "./_path_types.ts";
+
+export type { PathParamsOf, WebSocketOf } from "./_path_types.ts";
 import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
 import { checkDeclarations } from "./_resolve.ts";
@@ -49,8 +52,8 @@ export type HandlerArgs = Record<string, unknown>;
  * assert.equal(app.routes[0].handler, greet);
  * ```
  */
-export type WebSocketHandler<A = HandlerArgs> = (
-  ws: WebSocket,
+export type WebSocketHandler<A = HandlerArgs, W = WebSocket> = (
+  ws: W,
   args: A,
 ) => void | Promise<void>;
 
@@ -899,35 +902,42 @@ export class Router {
   /**
    * Registers a WebSocket route.
    *
-   * @param path A template (`/ws/{client_id:int}`) or `URLPattern`.
+   * @param path A template (`/ws/{client_id:int}`) or `URLPattern`. A
+   * literal template types `ws.pathParams` (`{ client_id: number }`).
    * @param handler Receives the connection.
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  websocket(path: RoutePath, handler: WebSocketHandler<ArgsOf<Params>>): this;
+  websocket<T extends string>(
+    path: T | URLPattern,
+    handler: WebSocketHandler<ArgsOf<Params>, WebSocketOf<T>>,
+  ): this;
   /**
    * Registers a WebSocket route with options.
    *
-   * @param path A template (`/ws/{client_id:int}`) or `URLPattern`.
+   * @param path A template (`/ws/{client_id:int}`) or `URLPattern`. A
+   * literal template types `ws.pathParams` (`{ client_id: number }`).
    * @param options Name and per-route limits.
    * @param handler Receives the connection.
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  websocket<P extends Params = NoParams>(
-    path: RoutePath,
+  websocket<T extends string, P extends Params = NoParams>(
+    path: T | URLPattern,
     options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
+    handler: WebSocketHandler<ArgsOf<P>, WebSocketOf<T>>,
   ): this;
   websocket(
     path: RoutePath,
-    optionsOrHandler: WebSocketRouteOptions | WebSocketHandler,
-    maybeHandler?: WebSocketHandler,
+    optionsOrHandler:
+      | WebSocketRouteOptions
+      | WebSocketHandler<never, never>,
+    maybeHandler?: WebSocketHandler<never, never>,
   ): this {
     const [options, handler]: [WebSocketRouteOptions, WebSocketHandler] =
       typeof optionsOrHandler === "function"
         ? [{}, optionsOrHandler as WebSocketHandler]
-        : [optionsOrHandler ?? {}, maybeHandler!];
+        : [optionsOrHandler ?? {}, maybeHandler as WebSocketHandler];
     return this.add(new WebSocketRoute(path, options, handler));
   }
 
