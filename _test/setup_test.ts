@@ -106,3 +106,12 @@ Deno.test("deno task test and .ci/run both start with .ci/setup", async () => {
     /echo "\$\{passed:-0\} passed, \$\{failed:-0\} failed"\nexit "\$status"\n$/,
   );
 });
+
+Deno.test("the demo tasks listen on 127.0.0.1, not on every interface", async () => {
+  const { tasks } = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  );
+  for (const name of ["start", "echo"]) {
+    assert.match(tasks[name], /^deno serve --host 127\.0\.0\.1 /, name);
+  }
+});
