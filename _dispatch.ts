@@ -1,8 +1,7 @@
 // The seam between an App and what serves it: Deno.serve through app.fetch,
-// or the in-memory test client. Kept out of the public API: a WeakMap from
-// each App to its dispatcher, reachable only by sibling modules.
-import type { App } from "./app.ts";
-import type { UpgradeFunction } from "./websocket.ts";
+// or the in-memory test client, which calls `app[DISPATCH](request, context)`
+// (the symbol is in _symbols.ts; the method is not API).
+import type { UpgradeFunction } from "./upgrade.ts";
 
 /** How one request is served, beyond the request itself. */
 export interface DispatchContext {
@@ -14,17 +13,11 @@ export interface DispatchContext {
   info?: Deno.ServeHandlerInfo;
   /** Receives unhandled handler errors instead of the log. */
   onError?: (error: unknown) => void;
-  /** Told the close code and reason of a refused handshake. */
-  onRefuse?: (code: number, reason: string) => void;
+  /**
+   * Told the close code and reason of a refused handshake, and why when the
+   * app refused it itself (`no route matches "/x"`).
+   */
+  onRefuse?: (code: number, reason: string, why?: string) => void;
   /** Given the promise of a WebSocket handler's whole run. */
   onConnection?: (done: Promise<void>) => void;
 }
-
-/** Serves one request. */
-export type Dispatcher = (
-  request: Request,
-  context: DispatchContext,
-) => Promise<Response>;
-
-/** Each App's dispatcher, registered by its constructor. */
-export const dispatchers: WeakMap<App, Dispatcher> = new WeakMap();

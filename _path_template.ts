@@ -2,107 +2,12 @@
 // to a URLPattern, plus the reverse (building a path from parameters).
 // URLPattern is slow in Deno (µs per exec), so the router only calls it on
 // routes that can match; a template without parameters is a plain string.
-
-/** How a path parameter is matched, converted and written back. */
-export interface Converter {
-  /** The regular expression for one value (no capturing groups). */
-  readonly regex: string;
-  /** Turns the decoded text into the value handlers see. */
-  convert(text: string): unknown;
-  /** Turns a value back into path text, or throws a `TypeError`. */
-  format(value: unknown, name: string): string;
-}
-
-function formatError(name: string, value: unknown, expected: string): never {
-  throw new TypeError(
-    `Cannot build path: parameter "${name}" is ${
-      JSON.stringify(value) ?? String(value)
-    }, expected ${expected}`,
-  );
-}
-
-const UUID =
-  /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-
-/** The path converters of FastAPI templates, by name. */
-export const CONVERTERS: Readonly<Record<string, Converter>> = {
-  str: {
-    regex: "[^/]+",
-    convert: (text) => text,
-    format(value, name) {
-      const text = String(value);
-      // URLs drop "." and ".." segments (even percent-encoded): such a value
-      // could never come back in a request path.
-      if (text === "" || text.includes("/") || text === "." || text === "..") {
-        formatError(
-          name,
-          value,
-          "a non-empty string without '/', other than '.' or '..'",
-        );
-      }
-      return encodeURIComponent(text);
-    },
-  },
-  int: {
-    regex: "[0-9]+",
-    convert: (text) => Number(text),
-    format(value, name) {
-      const n = typeof value === "bigint" ? value : Number(value);
-      if (
-        typeof n === "bigint" ? n < 0n : !Number.isSafeInteger(n) || n < 0
-      ) {
-        formatError(name, value, "a non-negative integer");
-      }
-      return String(n);
-    },
-  },
-  float: {
-    regex: "[0-9]+(?:\\.[0-9]+)?",
-    convert: (text) => Number(text),
-    format(value, name) {
-      const n = Number(value);
-      if (!Number.isFinite(n) || n < 0 || typeof value === "boolean") {
-        formatError(name, value, "a non-negative finite number");
-      }
-      const text = String(n);
-      if (text.includes("e")) {
-        formatError(name, value, "a number without an exponent");
-      }
-      return text;
-    },
-  },
-  uuid: {
-    regex:
-      "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}",
-    convert(text) {
-      const hex = text.replaceAll("-", "").toLowerCase();
-      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${
-        hex.slice(16, 20)
-      }-${hex.slice(20)}`;
-    },
-    format(value, name) {
-      const text = String(value);
-      if (!UUID.test(text)) formatError(name, value, "a UUID");
-      return text.toLowerCase();
-    },
-  },
-  path: {
-    regex: ".*",
-    convert: (text) => text,
-    format(value, name) {
-      const segments = String(value).split("/");
-      if (segments.some((segment) => segment === "." || segment === "..")) {
-        formatError(name, value, "a path without '.' or '..' segments");
-      }
-      return segments.map(encodeURIComponent).join("/");
-    },
-  },
-};
+import { CONVERTERS, type PathConverter } from "./_converters.ts";
 
 /** One parameter of a template. */
 export interface TemplateParam {
   readonly name: string;
-  readonly converter: Converter;
+  readonly converter: PathConverter;
 }
 
 /** A compiled path template. */
@@ -127,7 +32,13 @@ export interface CompiledPath {
 }
 
 // URLPattern's pattern syntax gives these characters a meaning.
+// What URLPattern's syntax gives meaning to, escaped in literal text.
 const PATTERN_SYNTAX = /[:*(){}?+\\]/g;
+
+/** `text` as a literal in a URLPattern pathname. */
+export function escapePattern(text: string): string {
+  return text.replace(PATTERN_SYNTAX, "\\$&");
+}
 const PARAM_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<
   string,
@@ -161,7 +72,7 @@ export function compileTemplate(template: string): CompiledPath {
     }
     if (open === -1) {
       parts.push({ literal: template.slice(at) });
-      source += template.slice(at).replace(PATTERN_SYNTAX, "\\$&");
+      source += escapePattern(template.slice(at));
       break;
     }
     if (close === -1) {
@@ -171,7 +82,7 @@ export function compileTemplate(template: string): CompiledPath {
     }
     const literal = template.slice(at, open);
     parts.push({ literal });
-    source += literal.replace(PATTERN_SYNTAX, "\\$&");
+    source += escapePattern(literal);
     const body = template.slice(open + 1, close);
     if (body.includes("{")) {
       throw new TypeError(

@@ -1,10 +1,10 @@
 // Path parameters typed from a route's template string, at the type level
 // only: `"/ws/{client_id:int}"` gives `{ client_id: number }`, as Hono types
 // params from its route strings. The converters are those of
-// _path_template.ts: int and float give numbers; str, path, uuid and a bare
+// _converters.ts: int and float give numbers; str, path, uuid and a bare
 // `{name}` give strings. A template that is not a literal (a `string`, or a
-// `URLPattern`) keeps `Record<string, unknown>`.
-import type { WebSocket } from "./websocket.ts";
+// `URLPattern`) keeps `Record<string, unknown>`. (route.ts builds the
+// handler's WebSocket type on it: WebSocketOf.)
 
 /**
  * The path parameters of a template, by name, with their converted types:
@@ -34,29 +34,3 @@ export type PathParamsOf<T extends string, Found extends string = never> =
       readonly [P in Found as P extends `${infer Name}:${string}` ? Name : P]:
         P extends `${string}:${"int" | "float"}` ? number : string;
     };
-
-/**
- * The `WebSocket` a handler of template `T` receives: its `pathParams` typed
- * by {@linkcode PathParamsOf}. It is a `WebSocket` still (pass it wherever
- * one is expected).
- *
- * @typeParam T The route template.
- *
- * @example A handler written apart from its route
- * ```ts
- * import { App, type WebSocketOf } from "@wsapi/wsapi";
- * import { TestClient } from "@wsapi/wsapi/testing";
- * import assert from "node:assert/strict";
- *
- * const ROUTE = "/ws/{client_id:int}";
- * async function handler(ws: WebSocketOf<typeof ROUTE>): Promise<void> {
- *   await ws.accept();
- *   await ws.sendJson({ next: ws.pathParams.client_id + 1 });
- * }
- * const app = new App().websocket(ROUTE, handler);
- * await using ws = await new TestClient(app).websocketConnect("/ws/41");
- * assert.deepEqual(await ws.receiveJson(), { next: 42 });
- * ```
- */
-export type WebSocketOf<T extends string> = string extends T ? WebSocket
-  : WebSocket & { readonly pathParams: PathParamsOf<T> };

@@ -5,15 +5,15 @@
 import { utf8Length } from "./_utf8.ts";
 import type { WebSocketLike } from "./_socket_driver.ts";
 
+// The steps the helpers at the end of this file take on private state.
+const LINK: unique symbol = Symbol("wsapi.link");
+const OPEN_SOCKET: unique symbol = Symbol("wsapi.openSocket");
+const TERMINATE: unique symbol = Symbol("wsapi.terminate");
+
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
-
-// Set by the class's static block: the helpers below reach private fields.
-let pairLink: (a: PairedSocket, b: PairedSocket) => void;
-let pairOpen: (socket: PairedSocket) => void;
-let pairTerminate: (socket: PairedSocket) => void;
 
 /**
  * One end of an in-memory WebSocket connection made by
@@ -101,7 +101,7 @@ export class PairedSocket extends EventTarget implements WebSocketLike {
   close(code?: number, reason?: string): void {
     if (this.readyState === CLOSING || this.readyState === CLOSED) return;
     if (this.readyState === CONNECTING) {
-      pairTerminate(this);
+      this[TERMINATE]();
       return;
     }
     this.readyState = CLOSING;
@@ -139,24 +139,27 @@ export class PairedSocket extends EventTarget implements WebSocketLike {
     this.dispatchEvent(event);
   }
 
-  static {
-    pairLink = (a, b) => {
-      a.#peer = b;
-      b.#peer = a;
-    };
-    pairOpen = (socket) => {
-      if (socket.readyState !== CONNECTING) return;
-      socket.readyState = OPEN;
-      socket.#emit(new Event("open"));
-    };
-    pairTerminate = (socket) => {
-      for (const end of [socket, socket.#peer!]) {
-        if (end.readyState === CLOSED) continue;
-        end.readyState = CLOSED;
-        end.#emit(new Event("error"));
-        end.#emit(new CloseEvent("close", { code: 1006, wasClean: false }));
-      }
-    };
+  /** @ignore */
+  [LINK](peer: PairedSocket): void {
+    this.#peer = peer;
+    peer.#peer = this;
+  }
+
+  /** @ignore */
+  [OPEN_SOCKET](): void {
+    if (this.readyState !== CONNECTING) return;
+    this.readyState = OPEN;
+    this.#emit(new Event("open"));
+  }
+
+  /** @ignore */
+  [TERMINATE](): void {
+    for (const end of [this, this.#peer!]) {
+      if (end.readyState === CLOSED) continue;
+      end.readyState = CLOSED;
+      end.#emit(new Event("error"));
+      end.#emit(new CloseEvent("close", { code: 1006, wasClean: false }));
+    }
   }
 }
 
@@ -164,14 +167,14 @@ export class PairedSocket extends EventTarget implements WebSocketLike {
 export function linkedSockets(): [PairedSocket, PairedSocket] {
   const a = new PairedSocket();
   const b = new PairedSocket();
-  pairLink(a, b);
+  a[LINK](b);
   return [a, b];
 }
 
 /** Opens both ends, firing `open` on each: server end first. */
 export function openSockets(server: PairedSocket, client: PairedSocket): void {
-  pairOpen(server);
-  pairOpen(client);
+  server[OPEN_SOCKET]();
+  client[OPEN_SOCKET]();
 }
 
 /**
@@ -179,5 +182,5 @@ export function openSockets(server: PairedSocket, client: PairedSocket): void {
  * both ends fire `error`, then `close` with 1006.
  */
 export function terminateSockets(socket: PairedSocket): void {
-  pairTerminate(socket);
+  socket[TERMINATE]();
 }

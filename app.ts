@@ -4,34 +4,39 @@
  *
  * @module
  */
-import {
-  HTTPException,
-  RequestValidationError,
-  WebSocketDisconnect,
-  WebSocketException,
-  WebSocketRequestValidationError,
-} from "./errors.ts";
-import {
-  type FetchHandler,
-  type HttpRoute,
-  type OriginPolicy,
-  Router,
-  WebSocketRoute,
-} from "./routing.ts";
-import {
-  HTTPConnection,
-  type UpgradeFunction,
-  WebSocket,
-  WebSocketState,
-} from "./websocket.ts";
-import { type DispatchContext, dispatchers } from "./_dispatch.ts";
+import { HTTPException, RequestValidationError } from "./errors.ts";
+import { type HttpRoute, type OriginPolicy, WebSocketRoute } from "./route.ts";
+import { type FetchHandler, Router } from "./routing.ts";
+import { HTTPConnection } from "./connection.ts";
+import { WebSocketState } from "./messages.ts";
+import type { UpgradeFunction } from "./upgrade.ts";
+import { WebSocket } from "./websocket.ts";
+import type { DispatchContext } from "./_dispatch.ts";
 import { TestServeInfo } from "./_test_serve_info.ts";
 import { assertCloseFrame } from "./_close.ts";
-import { connectionControl } from "./_connection_control.ts";
-import { normaliseOrigins, originRefusal } from "./_origin.ts";
+import { DISPATCH, END } from "./_symbols.ts";
+import {
+  invalidHandshake,
+  normaliseOrigins,
+  originRefusal,
+} from "./_handshake.ts";
+import { clientOf, denoUpgrade } from "./_deno.ts";
 import { requestHeaders } from "./_headers.ts";
+import {
+  IDLE_TIMEOUT,
+  MAX_MESSAGE_SIZE,
+  MAX_QUEUED_MESSAGES,
+  SEND_HIGH_WATER_MARK,
+} from "./_limits.ts";
 import type { Dependency } from "./params.ts";
-import { Solver } from "./_resolve.ts";
+import { Solver } from "./_dependencies.ts";
+import {
+  cleanup,
+  report,
+  serveSession,
+  type SessionContext,
+  type SessionHost,
+} from "./_session.ts";
 
 /**
  * Where the app writes what went wrong.
@@ -49,12 +54,42 @@ import { Solver } from "./_resolve.ts";
  * await new TestClient(app).websocketConnect("/ws").catch(() => {});
  * assert.match(String(lines[0][0]), /without calling accept/);
  * ```
+ *
+ * @example One line per handshake refused and session ended
+ * ```ts
+ * import { App, type Logger } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const logger: Logger = { ...console, info: (line) => lines.push(String(line)) };
+ * const app = new App({ logger });
+ * app.websocket("/ws", async (ws) => {
+ *   await ws.accept();
+ *   for await (const text of ws.iterText()) await ws.sendText(text);
+ * });
+ * const client = new TestClient(app);
+ * await client.websocketConnect("/nowhere").catch(() => {});
+ * const session = await client.websocketConnect("/ws");
+ * await session.close(4000, "done");
+ * assert.match(lines[0], /refused: no route matches "\/nowhere": 403/);
+ * assert.match(lines[1], /session ended: "\/ws" code 4000 "done"/);
+ * ```
  */
 export interface Logger {
   /** Unhandled errors. */
   error(...data: unknown[]): void;
   /** Refusals and misuse the app recovered from. */
   warn(...data: unknown[]): void;
+  /**
+   * One line per refused WebSocket handshake (the route, or "no route",
+   * the status and the reason) and per ended session (the route, the close
+   * code and reason, the duration). The default logger has none: pass
+   * `logger: console` (or your own `info`) to see them.
+   *
+   * @default {undefined}
+   */
+  info?(...data: unknown[]): void;
 }
 
 /**
@@ -80,7 +115,11 @@ export interface AppOptions {
   sendHighWaterMark?: number;
   /** The upgrade function. @default {Deno.upgradeWebSocket} */
   upgrade?: UpgradeFunction;
-  /** Where errors and warnings go. @default {console} */
+  /**
+   * Where errors and warnings go (and, if it has `info`, one line per
+   * refused handshake and ended session).
+   * @default {console's error and warn}
+   */
   logger?: Logger;
   /**
    * Which `Origin`s may open a WebSocket: `"*"` (any: unsafe when cookies
@@ -152,30 +191,29 @@ export interface AppShutdownOptions {
   timeoutMs?: number;
 }
 
-const { CONNECTING, CONNECTED, DISCONNECTED } = WebSocketState;
-const DONE: Promise<void> = Promise.resolve();
-
-// Where a request's unhandled errors go: its context's onError, else the log.
-type Reporting = Pick<DispatchContext, "onError">;
-const LOG_ERRORS: Reporting = {};
-
-// How a WebSocket handler without dependencies ends (see #serveWebSocket).
-let handlerReturned: (
-  this: Reporting,
-  route: WebSocketRoute,
-  ws: WebSocket,
-) => Promise<void>;
-let handlerThrew: (
-  this: Reporting,
-  route: WebSocketRoute,
-  ws: WebSocket,
-  error: unknown,
-) => Promise<void>;
 const NO_ARGS: Record<string, unknown> = Object.freeze({}) as Record<
   string,
   unknown
 >;
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
+const { CONNECTING, CONNECTED } = WebSocketState;
+
+const DEFAULT_LOGGER: Logger = {
+  error: (...data) => console.error(...data),
+  warn: (...data) => console.warn(...data),
+};
+
+// How the log names a route and the path it matched.
+function routeOf(route: WebSocketRoute, url: URL): string {
+  return route.path === url.pathname
+    ? `"${route.path}"`
+    : `"${route.path}" ("${url.pathname}")`;
+}
+
+function detail(status: number, text: string, headers?: HeadersInit): Response {
+  return new HTTPException(status, text, headers).toResponse();
+}
+
 const WEBSOCKET_UPGRADE = /(?:^|[\s,])websocket(?:$|[\s,])/i;
 
 function positiveInteger(name: string, value: number | undefined): void {
@@ -186,24 +224,6 @@ function positiveInteger(name: string, value: number | undefined): void {
   }
 }
 
-function denoUpgrade(): UpgradeFunction {
-  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
-  if (deno?.upgradeWebSocket !== undefined) return deno.upgradeWebSocket;
-  return () => {
-    throw new Error(
-      "Cannot upgrade: Deno.upgradeWebSocket is not available: pass the runtime's upgrade function as the App's `upgrade` option",
-    );
-  };
-}
-
-function clientOf(
-  info: Deno.ServeHandlerInfo | undefined,
-): { hostname: string; port: number } | null {
-  const addr = info?.remoteAddr;
-  if (addr === undefined || !("hostname" in addr)) return null;
-  return { hostname: addr.hostname, port: addr.port };
-}
-
 function toResponse(result: unknown): Response {
   if (result instanceof Response) return result;
   if (typeof result === "string") {
@@ -211,38 +231,6 @@ function toResponse(result: unknown): Response {
   }
   if (result === undefined) return new Response(null, { status: 204 });
   return Response.json(result);
-}
-
-const CONNECTION_UPGRADE = /(?:^|[\s,])upgrade(?:$|[\s,])/i;
-
-/**
- * Checks the parts of an upgrade request that RFC 6455 §4.2.1 requires, so a
- * malformed handshake is the client's error (400, or 426 for another
- * protocol version, §4.2.2) rather than an exception inside `accept()`.
- */
-function invalidHandshake(headers: Headers): Response | null {
-  const version = headers.get("sec-websocket-version");
-  if (version !== null && version.trim() !== "13") {
-    return detail(426, "Unsupported WebSocket version: use 13", {
-      "sec-websocket-version": "13",
-    });
-  }
-  const key = headers.get("sec-websocket-key");
-  const connection = headers.get("connection");
-  if (
-    version === null || key === null || key.trim() === "" ||
-    connection === null || !CONNECTION_UPGRADE.test(connection)
-  ) {
-    return detail(
-      400,
-      "Invalid WebSocket handshake: Connection: Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version: 13 are required",
-    );
-  }
-  return null;
-}
-
-function detail(status: number, text: string, headers?: HeadersInit): Response {
-  return new HTTPException(status, text, headers).toResponse();
 }
 
 /**
@@ -334,7 +322,10 @@ export class App extends Router {
   #handlers = new Map<unknown, ExceptionHandler<never>>();
   // Every connection being served, and the promise of its whole run.
   #running = new Map<WebSocket, Promise<void>>();
-  #shutdown: { code: number; reason: string } | null = null;
+  // What the sessions of this app share with it (see _session.ts), and the
+  // context of those whose errors go to the log.
+  #host: SessionHost;
+  #logContext: SessionContext;
 
   /**
    * Creates an application.
@@ -355,21 +346,42 @@ export class App extends Router {
         `Cannot create App: idleTimeout must be a whole number of seconds (0 disables), got ${options.idleTimeout}`,
       );
     }
-    this.#maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
-    this.#maxQueuedMessages = options.maxQueuedMessages ?? 1024;
-    this.#idleTimeout = options.idleTimeout ?? 120;
-    this.#sendHighWaterMark = options.sendHighWaterMark ?? 1024 * 1024;
+    this.#maxMessageSize = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
+    this.#maxQueuedMessages = options.maxQueuedMessages ?? MAX_QUEUED_MESSAGES;
+    this.#idleTimeout = options.idleTimeout ?? IDLE_TIMEOUT;
+    this.#sendHighWaterMark = options.sendHighWaterMark ??
+      SEND_HIGH_WATER_MARK;
     this.#upgrade = options.upgrade ?? denoUpgrade();
-    this.#logger = options.logger ?? console;
+    // By default no `info`: a line per connection is for who asks for it.
+    // (Through console at call time, so a test may stub it.)
+    this.#logger = options.logger ?? DEFAULT_LOGGER;
     this.#allowedOrigins = normaliseOrigins(
       options.allowedOrigins,
       "create App",
     );
+    this.#host = {
+      logger: this.#logger,
+      dependencyOverrides: this.dependencyOverrides,
+      running: this.#running,
+      shutdown: null,
+      handlerFor: (error) => this.#handlerFor(error),
+    };
+    this.#logContext = { host: this.#host };
+    // The test client serving an app that delegates to this one (Hono's
+    // `wsapi.fetch(c.req.raw, c.env)`) passes its context in `info`.
     this.fetch = (request, info) =>
       info instanceof TestServeInfo
         ? this.#handle(request, info.take())
         : this.#handle(request, { client: clientOf(info), info });
-    dispatchers.set(this, (request, context) => this.#handle(request, context));
+  }
+
+  /**
+   * Serves one request in the given context (the test client's seam).
+   *
+   * @ignore
+   */
+  [DISPATCH](request: Request, context: DispatchContext): Promise<Response> {
+    return this.#handle(request, context);
   }
 
   /** WebSocket connections being served: from the upgrade request until the handler has finished and the socket is closed. */
@@ -463,13 +475,13 @@ export class App extends Router {
   async shutdown(options: AppShutdownOptions = {}): Promise<void> {
     const { code = 1001, reason = "", timeoutMs = 10_000 } = options;
     assertCloseFrame("shut down", code, reason);
-    this.#shutdown = { code, reason };
+    this.#host.shutdown = { code, reason };
     const deadline = Date.now() + timeoutMs;
     while (this.#running.size > 0) {
       // Ended as if dropped, so a handler sees WebSocketDisconnect wherever
       // it is, never a "closed" misuse error for a close it did not make.
       for (const ws of this.#running.keys()) {
-        connectionControl.end(ws, code, reason);
+        ws[END](code, reason);
       }
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -552,10 +564,10 @@ export class App extends Router {
     try {
       return await handler(request, context.info);
     } catch (error) {
-      this.#report(
+      report(
+        this.#sessionContext(context),
         error,
         `mounted handler for "${new URL(request.url).pathname}"`,
-        context,
       );
       return new Response("Internal Server Error", {
         status: 500,
@@ -575,8 +587,12 @@ export class App extends Router {
     // into the runtime.
     headers.has("sec-websocket-key");
     const invalid = invalidHandshake(headers);
-    if (invalid !== null) return Promise.resolve(invalid);
-    if (this.#shutdown !== null) {
+    if (invalid !== null) {
+      this.#refused(`"${url.pathname}"`, invalid.status, "invalid handshake");
+      return Promise.resolve(invalid);
+    }
+    if (this.#host.shutdown !== null) {
+      this.#refused(`"${url.pathname}"`, 503, "shutting down");
       return Promise.resolve(
         detail(503, "Service Unavailable: shutting down", {
           "retry-after": "5",
@@ -589,7 +605,9 @@ export class App extends Router {
     }
     if (found === null) {
       // Starlette closes before accept with 1000: HTTP 403 on the wire.
-      context.onRefuse?.(1000, "");
+      const why = `no route matches "${url.pathname}"`;
+      this.#refused(why, 403, "close 1000");
+      context.onRefuse?.(1000, "", why);
       return Promise.resolve(new Response(null, { status: 403 }));
     }
     const route = found.route as WebSocketRoute;
@@ -600,6 +618,7 @@ export class App extends Router {
       headers,
     );
     if (refusal !== null) {
+      this.#refused(routeOf(route, url), 403, `Origin is ${refusal}`);
       this.#logger.warn(
         `Refused WebSocket upgrade to "${url.pathname}": Origin "${
           headers.get("origin")
@@ -622,220 +641,49 @@ export class App extends Router {
       maxQueuedMessages: options.maxQueuedMessages ?? this.#maxQueuedMessages,
       idleTimeout: options.idleTimeout ?? this.#idleTimeout,
       sendHighWaterMark: this.#sendHighWaterMark,
-      respond(handshake) {
-        if (handshake.close !== undefined) {
-          context.onRefuse?.(handshake.close.code, handshake.close.reason);
+      // (Not for the test client's in-memory requests: Deno has no notice
+      // to explain for them.)
+      logger: context.upgrade === undefined ? this.#logger : undefined,
+      respond: (handshake) => {
+        const close = handshake.close;
+        if (close !== undefined) context.onRefuse?.(close.code, close.reason);
+        // Accepted: the state moved before the upgrade response came here.
+        if (ws.applicationState !== CONNECTED) {
+          this.#refused(
+            routeOf(route, url),
+            handshake.response.status,
+            close !== undefined
+              ? `close ${close.code}${
+                close.reason === "" ? "" : ` "${close.reason}"`
+              }`
+              : ws.applicationState === CONNECTING
+              ? "the client left before the handshake was answered"
+              : "denial response",
+          );
         }
         resolve(handshake.response);
       },
     });
-    const done = this.#serveWebSocket(
-      route,
-      ws,
-      // What the connection keeps of the context (not Deno's info).
-      context.onError === undefined ? LOG_ERRORS : context,
-    );
+    // What the connection keeps of the context (not Deno's info).
+    const done = serveSession(this.#sessionContext(context), route, ws);
     this.#running.set(ws, done);
     context.onConnection?.(done);
     return promise;
   }
 
-  // Runs the handler, after its dependencies, then finishes the connection.
-  // A handler without dependencies is chained to rather than awaited, so
-  // that no frame of the library's waits as long as the connection lives.
-  #serveWebSocket(
-    route: WebSocketRoute,
-    ws: WebSocket,
-    reporting: Reporting,
-  ): Promise<void> {
-    if (route.dependencies.length > 0 || route.options.params !== undefined) {
-      return this.#serveWithDependencies(route, ws, reporting);
-    }
-    let running: unknown;
-    try {
-      running = route.handler(ws, NO_ARGS);
-    } catch (error) {
-      return handlerThrew.call(reporting, route, ws, error);
-    }
-    // (Promise.resolve returns a native promise as it is.) Bound functions
-    // rather than closures: an idle connection then keeps no closure
-    // context, about 100 bytes less.
-    return Promise.resolve(running).then(
-      handlerReturned.bind(reporting, route, ws),
-      handlerThrew.bind(reporting, route, ws),
+  // One line per refused handshake, for a logger that has `info`.
+  #refused(where: string, status: number, reason: string): void {
+    this.#logger.info?.(
+      `WebSocket handshake refused: ${where}: ${status} (${reason})`,
     );
   }
 
-  static {
-    handlerReturned = function (route, ws) {
-      if (ws.app.#finishedQuietly(ws)) return DONE;
-      return ws.app.#finishWebSocket(
-        route,
-        ws,
-        this,
-        undefined,
-        false,
-        null,
-      );
-    };
-    handlerThrew = function (route, ws, error) {
-      return ws.app.#finishWebSocket(
-        route,
-        ws,
-        this,
-        undefined,
-        true,
-        error,
-      );
-    };
-  }
-
-  async #serveWithDependencies(
-    route: WebSocketRoute,
-    ws: WebSocket,
-    reporting: Reporting,
-  ): Promise<void> {
-    const solver = new Solver(ws, this.dependencyOverrides);
-    try {
-      const args = await solver.solve(
-        route.dependencies,
-        route.options.params,
-        true,
-      );
-      await route.handler(ws, args);
-    } catch (error) {
-      return this.#finishWebSocket(route, ws, reporting, solver, true, error);
-    }
-    return this.#finishWebSocket(route, ws, reporting, solver, false, null);
-  }
-
-  // The usual end of a handler without dependencies that returned, finished
-  // without an async step: the socket has closed, nothing is left to do.
-  #finishedQuietly(ws: WebSocket): boolean {
-    const state = ws.applicationState;
-    if (
-      !connectionControl.settled(ws) ||
-      (state !== CONNECTED && state !== DISCONNECTED)
-    ) return false;
-    // With the socket closed, close() only records that the application is
-    // done; it cannot fail.
-    if (state === CONNECTED) void ws.close();
-    this.#running.delete(ws);
-    return true;
-  }
-
-  async #finishWebSocket(
-    route: WebSocketRoute,
-    ws: WebSocket,
-    reporting: Reporting,
-    solver: Solver | undefined,
-    failed: boolean,
-    error: unknown,
-  ): Promise<void> {
-    try {
-      // Dependency cleanup first, then what the error means for the client
-      // (FastAPI's order): the cleanup sees the error at its yield. A
-      // disconnect escaping the handler is a normal end, not an error.
-      if (solver !== undefined) {
-        await this.#cleanup(
-          solver,
-          error,
-          failed && !(error instanceof WebSocketDisconnect),
-          route.path,
-          reporting,
-        );
-      }
-      if (failed) await this.#onWebSocketError(route, ws, error, reporting);
-      // Finish what the handler left open.
-      if (ws.applicationState === CONNECTING) {
-        this.#logger.warn(
-          `WebSocket handler for "${route.path}" returned without calling accept() or close(): the handshake was refused with 403`,
-        );
-        await ws.close(1000);
-      } else if (ws.applicationState === CONNECTED) {
-        const closing = this.#shutdown;
-        await ws.close(closing?.code ?? 1000, closing?.reason ?? "");
-      }
-      if (!connectionControl.settled(ws)) await ws.closed;
-    } finally {
-      this.#running.delete(ws);
-    }
-  }
-
-  async #onWebSocketError(
-    route: WebSocketRoute,
-    ws: WebSocket,
-    error: unknown,
-    reporting: Reporting,
-  ): Promise<void> {
-    // The client left and the handler let the disconnect through: a normal end.
-    if (error instanceof WebSocketDisconnect) return;
-    const handler = this.#handlerFor(error);
-    if (handler !== undefined) {
-      try {
-        const response = await handler(ws, error);
-        if (!(response instanceof Response)) return;
-        if (ws.applicationState === CONNECTING) {
-          await ws.sendDenialResponse(response);
-          return;
-        }
-        error = new Error(
-          "An exception handler returned a Response after accept(): close the WebSocket instead",
-          { cause: error },
-        );
-      } catch (handlerError) {
-        error = handlerError;
-      }
-    } else if (
-      error instanceof WebSocketException ||
-      error instanceof WebSocketRequestValidationError
-    ) {
-      const state = ws.applicationState;
-      if (state !== CONNECTING && state !== CONNECTED) return;
-      try {
-        await ws.close(error.code, error.reason);
-        return;
-      } catch (closeError) {
-        // An invalid code or reason in the exception: report that instead.
-        error = closeError;
-      }
-    } else if (
-      error instanceof HTTPException &&
-      ws.applicationState === CONNECTING
-    ) {
-      await ws.sendDenialResponse(error.toResponse());
-      return;
-    }
-    this.#report(error, `WebSocket handler for "${route.path}"`, reporting);
-    // Never the error's own message: close reasons reach untrusted clients.
-    if (ws.applicationState === CONNECTING) {
-      await ws.sendDenialResponse(
-        new Response("Internal Server Error", { status: 500, headers: TEXT }),
-      );
-    } else if (ws.applicationState === CONNECTED) {
-      await ws.close(1011, "Internal Server Error");
-    }
-  }
-
-  // Runs a request's dependency cleanup; what fails in it is reported.
-  async #cleanup(
-    solver: Solver,
-    error: unknown,
-    failed: boolean,
-    path: string,
-    reporting: Reporting,
-  ): Promise<void> {
-    await solver.cleanup(error, failed, (cleanupError, name) =>
-      this.#report(
-        cleanupError,
-        `cleanup of dependency "${name}" for "${path}"`,
-        reporting,
-      ));
-  }
-
-  #report(error: unknown, where: string, reporting: Reporting): void {
-    if (reporting.onError !== undefined) reporting.onError(error);
-    else this.#logger.error(`Unhandled error in ${where}:`, error);
+  // Where the errors of a request in `context` go.
+  #sessionContext(context: DispatchContext): SessionContext {
+    const onError = context.onError;
+    return onError === undefined
+      ? this.#logContext
+      : { host: this.#host, onError };
   }
 
   async #handleHttp(
@@ -879,7 +727,13 @@ export class App extends Router {
       error = thrown;
     }
     if (solver !== undefined) {
-      await this.#cleanup(solver, error, failed, route.path, context);
+      await cleanup(
+        this.#sessionContext(context),
+        solver,
+        error,
+        failed,
+        route.path,
+      );
     }
     if (failed || response === undefined) {
       response = await this.#onHttpError(
@@ -931,7 +785,11 @@ export class App extends Router {
     ) {
       return error.toResponse();
     }
-    this.#report(error, `HTTP handler for "${route.path}"`, context);
+    report(
+      this.#sessionContext(context),
+      error,
+      `HTTP handler for "${route.path}"`,
+    );
     return new Response("Internal Server Error", {
       status: 500,
       headers: TEXT,

@@ -31,8 +31,9 @@
  *
  * @module
  */
-import { type WebSocket, WebSocketState } from "./websocket.ts";
-import { connectionControl } from "./_connection_control.ts";
+import type { WebSocket } from "./websocket.ts";
+import { WebSocketState } from "./messages.ts";
+import { END, SEND_NOW } from "./_symbols.ts";
 
 /** What may be published: text, bytes, or any JSON value. */
 export type BroadcastData = string | Uint8Array | unknown;
@@ -674,11 +675,11 @@ export class Broadcast {
     ) {
       // Ended as if it dropped: its handler sees WebSocketDisconnect(1013).
       this.#leaveAll(member.ws);
-      connectionControl.end(member.ws, 1013, "Too slow: try again later");
+      member.ws[END](1013, "Too slow: try again later");
       return;
     }
     // The common case: nothing waiting, so no promise or closure per member.
-    if (member.pending === 0 && connectionControl.sendNow(member.ws, payload)) {
+    if (member.pending === 0 && member.ws[SEND_NOW](payload)) {
       return;
     }
     const sent = typeof payload === "string"

@@ -26,7 +26,12 @@
  * @module
  */
 export * from "./app.ts";
+export * from "./connection.ts";
 export * from "./errors.ts";
+export * from "./messages.ts";
 export * from "./params.ts";
+export * from "./route.ts";
 export * from "./routing.ts";
+export * from "./security.ts";
+export * from "./upgrade.ts";
 export * from "./websocket.ts";

@@ -35,10 +35,11 @@
  *
  * @module
  */
-import { HTTPException } from "./errors.ts";
-import type { HTTPConnection } from "./websocket.ts";
+import type { HTTPConnection } from "./connection.ts";
 import type { StandardSchemaV1 } from "./_standard_schema.ts";
-import { connectionControl } from "./_connection_control.ts";
+import { canonicalUuid, UUID_TEXT } from "./_converters.ts";
+import { checkParamsShape } from "./_declarations.ts";
+import { DECLARATION } from "./_symbols.ts";
 
 /**
  * Turns the raw text of a parameter into a value, or throws a `TypeError`
@@ -179,9 +180,6 @@ export const bool: Converter<boolean> = {
   },
 };
 
-const UUID_TEXT =
-  /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-
 /**
  * A UUID, with or without hyphens, normalised to lower-case hyphenated form.
  *
@@ -201,10 +199,7 @@ export const uuid: Converter<string> = {
     if (!UUID_TEXT.test(text)) {
       throw new TypeError("Input should be a valid UUID");
     }
-    const hex = text.replaceAll("-", "").toLowerCase();
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${
-      hex.slice(16, 20)
-    }-${hex.slice(20)}`;
+    return canonicalUuid(text);
   },
 };
 
@@ -291,6 +286,11 @@ export class Param<T = unknown> {
     this.default = options.default;
     this.optional = options.optional === true || "default" in options;
   }
+
+  /** @ignore */
+  get [DECLARATION](): true {
+    return true;
+  }
 }
 
 function assertDecoder(decoder: unknown): void {
@@ -301,21 +301,6 @@ function assertDecoder(decoder: unknown): void {
     throw new TypeError(
       "Cannot declare parameter: expected a converter (str, int, float, bool, uuid, list(x)) or a Standard Schema validator",
     );
-  }
-}
-
-function checkParamsShape(params: unknown, where: string): void {
-  if (typeof params !== "object" || params === null || Array.isArray(params)) {
-    throw new TypeError(
-      `Cannot ${where}: params must be an object of declarations`,
-    );
-  }
-  for (const [key, value] of Object.entries(params)) {
-    if (!(value instanceof Param) && !(value instanceof Dependency)) {
-      throw new TypeError(
-        `Cannot ${where}: params.${key} is not a declaration: use Query(), Path(), Header(), Cookie(), Depends() or Security()`,
-      );
-    }
   }
 }
 
@@ -549,6 +534,11 @@ export class Dependency<T = unknown> {
     this.useCache = options.useCache ?? true;
     this.scopes = options.scopes ?? [];
   }
+
+  /** @ignore */
+  get [DECLARATION](): true {
+    return true;
+  }
 }
 
 /** A set of declarations: the `params` of a route or dependency. */
@@ -705,281 +695,4 @@ export function Security(
     first,
     third,
   );
-}
-
-/** Options of the credential helpers. */
-export interface CredentialOptions {
-  /**
-   * Refuse a request without the credential (403, or 401 for bearer
-   * tokens); with `false` the dependency gives `undefined` instead.
-   *
-   * @default {true}
-   */
-  autoError?: boolean;
-}
-
-const NOT_AUTHENTICATED = "Not authenticated";
-
-function missing(
-  autoError: boolean,
-  status = 403,
-  headers?: HeadersInit,
-): undefined {
-  if (autoError) throw new HTTPException(status, NOT_AUTHENTICATED, headers);
-  return undefined;
-}
-
-/**
- * An API key from a query parameter: the value, or 403 when missing. The
- * way a browser WebSocket can send a key (it cannot set headers).
- *
- * @param name The query key.
- * @param options Whether a missing key refuses the request.
- * @returns The dependency.
- *
- * @example
- * ```ts
- * import { apiKeyQuery, App } from "@wsapi/wsapi";
- * import { TestClient, WebSocketDenialResponse } from "@wsapi/wsapi/testing";
- * import assert from "node:assert/strict";
- *
- * const app = new App();
- * app.websocket("/ws", { params: { key: apiKeyQuery("api_key") } }, async (ws, { key }) => {
- *   await ws.accept();
- *   await ws.sendText(key);
- * });
- * const client = new TestClient(app);
- * await using ws = await client.websocketConnect("/ws?api_key=k1");
- * assert.equal(await ws.receiveText(), "k1");
- * const denied = await client.websocketConnect("/ws").catch((e) => e);
- * assert.ok(denied instanceof WebSocketDenialResponse);
- * assert.equal(denied.response.status, 403);
- * ```
- */
-export function apiKeyQuery(name: string): Dependency<string>;
-/**
- * An optional API key from a query parameter.
- *
- * @param name The query key.
- * @param options `{ autoError: false }`.
- * @returns The dependency.
- */
-export function apiKeyQuery(
-  name: string,
-  options: { autoError: false },
-): Dependency<string | undefined>;
-export function apiKeyQuery(
-  name: string,
-  options: CredentialOptions = {},
-): Dependency<string | undefined> {
-  const autoError = options.autoError ?? true;
-  return Depends(
-    (conn) => conn.queryParams.get(name) || missing(autoError),
-  );
-}
-
-/**
- * An API key from a cookie: the value, or 403 when missing. Browsers send
- * cookies on WebSocket upgrades; keep the default origin policy on.
- *
- * @param name The cookie name.
- * @param options Whether a missing key refuses the request.
- * @returns The dependency.
- *
- * @example
- * ```ts
- * import { apiKeyCookie, App } from "@wsapi/wsapi";
- * import { TestClient } from "@wsapi/wsapi/testing";
- * import assert from "node:assert/strict";
- *
- * const app = new App().get("/", { params: { key: apiKeyCookie("session") } }, (_req, { key }) => key);
- * const response = await new TestClient(app).get("/", { headers: { cookie: "session=s1" } });
- * assert.equal(await response.text(), "s1");
- * ```
- */
-export function apiKeyCookie(name: string): Dependency<string>;
-/**
- * An optional API key from a cookie.
- *
- * @param name The cookie name.
- * @param options `{ autoError: false }`.
- * @returns The dependency.
- */
-export function apiKeyCookie(
-  name: string,
-  options: { autoError: false },
-): Dependency<string | undefined>;
-export function apiKeyCookie(
-  name: string,
-  options: CredentialOptions = {},
-): Dependency<string | undefined> {
-  const autoError = options.autoError ?? true;
-  return Depends((conn) => conn.cookies[name] || missing(autoError));
-}
-
-/**
- * An API key from a request header: the value, or 403 when missing.
- * Non-browser clients can send it on a WebSocket upgrade.
- *
- * @param name The header name.
- * @param options Whether a missing key refuses the request.
- * @returns The dependency.
- *
- * @example
- * ```ts
- * import { apiKeyHeader, App } from "@wsapi/wsapi";
- * import { TestClient } from "@wsapi/wsapi/testing";
- * import assert from "node:assert/strict";
- *
- * const app = new App().get("/", { params: { key: apiKeyHeader("x-api-key") } }, (_req, { key }) => key);
- * const response = await new TestClient(app).get("/", { headers: { "x-api-key": "k1" } });
- * assert.equal(await response.text(), "k1");
- * ```
- */
-export function apiKeyHeader(name: string): Dependency<string>;
-/**
- * An optional API key from a request header.
- *
- * @param name The header name.
- * @param options `{ autoError: false }`.
- * @returns The dependency.
- */
-export function apiKeyHeader(
-  name: string,
-  options: { autoError: false },
-): Dependency<string | undefined>;
-export function apiKeyHeader(
-  name: string,
-  options: CredentialOptions = {},
-): Dependency<string | undefined> {
-  const autoError = options.autoError ?? true;
-  return Depends((conn) => conn.headers.get(name) || missing(autoError));
-}
-
-/** Credentials from an `Authorization` header. */
-export interface HTTPAuthorizationCredentials {
-  /** The scheme, e.g. `"Bearer"`. */
-  scheme: string;
-  /** What follows the scheme: the token. */
-  credentials: string;
-}
-
-const BEARER = /^bearer\s+(\S+)\s*$/i;
-
-/**
- * A bearer token from `Authorization: Bearer <token>`: the credentials, or
- * 401 with `WWW-Authenticate: Bearer` when missing or of another scheme.
- * Browsers cannot set this header on a WebSocket: use
- * {@linkcode bearerFromSubprotocol} there.
- *
- * @param options Whether a missing token refuses the request.
- * @returns The dependency.
- *
- * @example
- * ```ts
- * import { App, httpBearer } from "@wsapi/wsapi";
- * import { TestClient } from "@wsapi/wsapi/testing";
- * import assert from "node:assert/strict";
- *
- * const app = new App().get("/me", { params: { auth: httpBearer() } }, (_req, { auth }) => auth.credentials);
- * const client = new TestClient(app);
- * assert.equal(await (await client.get("/me", { headers: { authorization: "Bearer t0k" } })).text(), "t0k");
- * const anonymous = await client.get("/me");
- * assert.equal(anonymous.status, 401);
- * assert.equal(anonymous.headers.get("www-authenticate"), "Bearer");
- * ```
- */
-export function httpBearer(): Dependency<HTTPAuthorizationCredentials>;
-/**
- * An optional bearer token.
- *
- * @param options `{ autoError: false }`.
- * @returns The dependency.
- */
-export function httpBearer(
-  options: { autoError: false },
-): Dependency<HTTPAuthorizationCredentials | undefined>;
-export function httpBearer(
-  options: CredentialOptions = {},
-): Dependency<HTTPAuthorizationCredentials | undefined> {
-  const autoError = options.autoError ?? true;
-  return Depends((conn) => {
-    const match = BEARER.exec(conn.headers.get("authorization") ?? "");
-    if (match === null) {
-      return missing(autoError, 401, { "www-authenticate": "Bearer" });
-    }
-    return { scheme: "Bearer", credentials: match[1] };
-  });
-}
-
-/** Options of {@linkcode bearerFromSubprotocol}. */
-export interface BearerFromSubprotocolOptions extends CredentialOptions {
-  /**
-   * The marker the client offers before its token, and the subprotocol
-   * `accept()` then chooses (never the token itself).
-   *
-   * @default {"bearer"}
-   */
-  protocol?: string;
-}
-
-/**
- * A bearer token a browser sends in `Sec-WebSocket-Protocol`, the one header
- * it can set on a WebSocket: `new WebSocket(url, ["bearer", token])`. Gives
- * the token (403 when missing) and makes `accept()` choose the marker
- * protocol, which a browser requires and which keeps the token out of the
- * response. A token must be a valid protocol token (e.g. base64url, a JWT).
- *
- * @param options The marker, and whether a missing token refuses.
- * @returns The dependency.
- *
- * @example
- * ```ts
- * import { App, bearerFromSubprotocol } from "@wsapi/wsapi";
- * import { TestClient } from "@wsapi/wsapi/testing";
- * import assert from "node:assert/strict";
- *
- * const app = new App();
- * app.websocket("/ws", { params: { token: bearerFromSubprotocol() } }, async (ws, { token }) => {
- *   await ws.accept();
- *   await ws.sendText(`token ${token}`);
- * });
- * await using ws = await new TestClient(app).websocketConnect("/ws", { subprotocols: ["bearer", "eyJhbGci.x.y"] });
- * assert.equal(ws.acceptedSubprotocol, "bearer");
- * assert.equal(await ws.receiveText(), "token eyJhbGci.x.y");
- * ```
- */
-export function bearerFromSubprotocol(): Dependency<string>;
-/**
- * A bearer token from `Sec-WebSocket-Protocol`, with options.
- *
- * @param options The marker protocol.
- * @returns The dependency.
- */
-export function bearerFromSubprotocol(
-  options: { protocol?: string; autoError?: true },
-): Dependency<string>;
-/**
- * An optional bearer token from `Sec-WebSocket-Protocol`.
- *
- * @param options `{ autoError: false }` and the marker protocol.
- * @returns The dependency.
- */
-export function bearerFromSubprotocol(
-  options: { protocol?: string; autoError: false },
-): Dependency<string | undefined>;
-export function bearerFromSubprotocol(
-  options: BearerFromSubprotocolOptions = {},
-): Dependency<string | undefined> {
-  const marker = options.protocol ?? "bearer";
-  const autoError = options.autoError ?? true;
-  return Depends((conn) => {
-    const offered = (conn.headers.get("sec-websocket-protocol") ?? "")
-      .split(",").map((protocol) => protocol.trim());
-    const at = offered.indexOf(marker);
-    const token = at === -1 ? undefined : offered[at + 1];
-    if (token === undefined || token === "") return missing(autoError);
-    connectionControl.preferSubprotocol(conn, marker);
-    return token;
-  });
 }

@@ -1,6 +1,6 @@
 /**
- * Routes and routers: FastAPI path templates (`/items/{id:int}`) compiled
- * once to `URLPattern`, WebSocket and HTTP routes, and the matching rules.
+ * Routers: groups of routes (see `route.ts`), included into each other
+ * under prefixes, and the matching rules.
  *
  * Routes match in registration order. Paths without parameters are found
  * through a map; `URLPattern` runs only for parametrised routes registered
@@ -8,362 +8,23 @@
  *
  * @module
  */
-import type { WebSocket } from "./websocket.ts";
-import type { WebSocketOf } from "./_path_types.ts";
-
-export type { PathParamsOf, WebSocketOf } from "./_path_types.ts";
 import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
-import { checkDeclarations } from "./_resolve.ts";
-import { normaliseOrigins } from "./_origin.ts";
 import {
-  type CompiledPath,
-  compileTemplate,
-  fromURLPattern,
-} from "./_path_template.ts";
-
-/**
- * Arguments a handler receives (filled from `params` declarations).
- *
- * @example Usage
- * ```ts
- * import type { HandlerArgs } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const args: HandlerArgs = { q: 1 };
- * assert.equal(args.q, 1);
- * ```
- */
-export type HandlerArgs = Record<string, unknown>;
-
-/**
- * Handles one WebSocket connection.
- *
- * @example Usage
- * ```ts
- * import { App, type WebSocketHandler } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const greet: WebSocketHandler = async (ws) => {
- *   await ws.accept();
- *   await ws.sendText("hello");
- * };
- * const app = new App().websocket("/ws", greet);
- * assert.equal(app.routes[0].handler, greet);
- * ```
- */
-export type WebSocketHandler<A = HandlerArgs, W = WebSocket> = (
-  ws: W,
-  args: A,
-) => void | Promise<void>;
-
-/**
- * Handles one HTTP request: a `Response`, a string (sent as text/plain) or
- * any other value (sent as JSON).
- *
- * @example Usage
- * ```ts
- * import { App, type HttpHandler } from "@wsapi/wsapi";
- * import { TestClient } from "@wsapi/wsapi/testing";
- * import assert from "node:assert/strict";
- *
- * const health: HttpHandler = () => ({ ok: true });
- * const app = new App().get("/health", health);
- * assert.deepEqual(await (await new TestClient(app).get("/health")).json(), { ok: true });
- * ```
- */
-export type HttpHandler<A = HandlerArgs> = (
-  request: Request,
-  args: A,
-) => unknown;
-
-/**
- * A path template in FastAPI syntax, or a raw `URLPattern`.
- *
- * @example Usage
- * ```ts
- * import { App, type RoutePath } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const paths: RoutePath[] = ["/ws/{id:int}", new URLPattern({ pathname: "/raw/:name" })];
- * const app = new App();
- * for (const path of paths) app.websocket(path, async (ws) => await ws.accept());
- * assert.deepEqual(app.routes.map((route) => route.path), ["/ws/{id:int}", "/raw/:name"]);
- * ```
- */
-export type RoutePath = string | URLPattern;
-
-/**
- * Options of an HTTP route.
- *
- * @example Usage
- * ```ts
- * import { App, type HttpRouteOptions } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const options: HttpRouteOptions = { name: "home" };
- * const app = new App().get("/", options, () => "home");
- * assert.equal(app.urlPathFor("home"), "/");
- * ```
- */
-export interface HttpRouteOptions<P extends Params = Params> {
-  /** A name for `urlPathFor()`. */
-  name?: string;
-  /** What the handler needs; it receives them, typed, as `args`. */
-  params?: P;
-  /** Dependencies run before the handler, for their effects. */
-  dependencies?: readonly Dependency[];
-}
-
-/**
- * Options of a WebSocket route; the limits override the app's.
- *
- * @example Usage
- * ```ts
- * import { App, type WebSocketRouteOptions } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const options: WebSocketRouteOptions = { name: "upload", maxMessageSize: 16 * 1024 * 1024 };
- * const app = new App().websocket("/upload", options, async (ws) => await ws.accept());
- * assert.equal(app.urlPathFor("upload"), "/upload");
- * ```
- */
-export interface WebSocketRouteOptions<P extends Params = Params> {
-  /** A name for `urlPathFor()` and `urlFor()`. */
-  name?: string;
-  /** What the handler needs; it receives them, typed, as `args`. */
-  params?: P;
-  /** Dependencies run before the handler, for their effects. */
-  dependencies?: readonly Dependency[];
-  /** Bytes; a larger message closes with 1009. @default {1048576} */
-  maxMessageSize?: number;
-  /** Unread messages; one more closes with 1008. @default {1024} */
-  maxQueuedMessages?: number;
-  /** Seconds without a pong before the socket closes; 0 disables. @default {120} */
-  idleTimeout?: number;
-  /** Which origins may connect; overrides the app's `allowedOrigins`. */
-  allowedOrigins?: OriginPolicy;
-}
-
-/**
- * Which browser origins may open a WebSocket: `"*"` for any, a list of
- * origins (scheme, host and port, e.g. `"https://app.example"`), or a
- * predicate given the `Origin` header and the request.
- *
- * @example Allowing subdomains
- * ```ts
- * import { App, type OriginPolicy } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const policy: OriginPolicy = (origin) => new URL(origin).hostname.endsWith(".example.com");
- * const app = new App({ allowedOrigins: policy });
- * assert.ok(app instanceof App);
- * ```
- */
-export type OriginPolicy =
-  | "*"
-  | readonly string[]
-  | ((origin: string, request: Request) => boolean);
-
-/**
- * A registered WebSocket route.
- *
- * @example Inspecting the routes of an app
- * ```ts
- * import { App, WebSocketRoute } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const app = new App();
- * app.websocket("/ws/{room}", { name: "room" }, async (ws) => await ws.accept());
- * const route = app.routes[0];
- * assert.ok(route instanceof WebSocketRoute);
- * assert.equal(route.path, "/ws/{room}");
- * assert.equal(route.name, "room");
- * ```
- */
-export class WebSocketRoute<P extends Params = Params> {
-  /** The path template as written. */
-  readonly path: string;
-  /** The route name: the `name` option, else the handler's function name. */
-  readonly name: string | undefined;
-  /** The handler. */
-  readonly handler: WebSocketHandler<ArgsOf<P>>;
-  /** The route's options. */
-  readonly options: WebSocketRouteOptions<P>;
-  /** Dependencies run before the handler: app, include, router, then route level. */
-  readonly dependencies: readonly Dependency[];
-
-  /**
-   * Creates a route.
-   *
-   * @param path A template or `URLPattern`.
-   * @param options Route options.
-   * @param handler The handler.
-   * @throws {TypeError} If the template is invalid.
-   */
-  constructor(
-    path: RoutePath,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
-  ) {
-    assertHandler(handler, path);
-    const compiled = compilePath(path);
-    COMPILED.set(this, compiled);
-    SOURCES.set(this, path);
-    this.path = compiled.template;
-    this.name = options.name ?? (handler.name || undefined);
-    this.handler = handler;
-    this.dependencies = checkRoute(path, compiled, options);
-    this.options = options.allowedOrigins === undefined ? options : {
-      ...options,
-      allowedOrigins: normaliseOrigins(
-        options.allowedOrigins,
-        `register route "${this.path}"`,
-      ),
-    };
-  }
-}
-
-/**
- * A registered HTTP route.
- *
- * @example Inspecting the routes of an app
- * ```ts
- * import { App, HttpRoute } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const app = new App();
- * app.get("/", () => "home");
- * const route = app.routes[0];
- * assert.ok(route instanceof HttpRoute);
- * assert.deepEqual([...route.methods], ["GET"]);
- * ```
- */
-export class HttpRoute<P extends Params = Params> {
-  /** The path template as written. */
-  readonly path: string;
-  /** The methods served, upper case. */
-  readonly methods: ReadonlySet<string>;
-  /** The route name: the `name` option, else the handler's function name. */
-  readonly name: string | undefined;
-  /** The handler. */
-  readonly handler: HttpHandler<ArgsOf<P>>;
-  /** The route's options. */
-  readonly options: HttpRouteOptions<P>;
-  /** Dependencies run before the handler: app, include, router, then route level. */
-  readonly dependencies: readonly Dependency[];
-
-  /**
-   * Creates a route.
-   *
-   * @param methods HTTP methods.
-   * @param path A template or `URLPattern`.
-   * @param options Route options.
-   * @param handler The handler.
-   * @throws {TypeError} If the template or a method is invalid.
-   */
-  constructor(
-    methods: readonly string[],
-    path: RoutePath,
-    options: HttpRouteOptions<P>,
-    handler: HttpHandler<ArgsOf<P>>,
-  ) {
-    assertHandler(handler, path);
-    const compiled = compilePath(path);
-    COMPILED.set(this, compiled);
-    SOURCES.set(this, path);
-    this.path = compiled.template;
-    this.methods = new Set(methods.map((method) => {
-      if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) {
-        throw new TypeError(
-          `Cannot register route "${this.path}": invalid HTTP method ${
-            JSON.stringify(method)
-          }`,
-        );
-      }
-      return method.toUpperCase();
-    }));
-    this.dependencies = checkRoute(path, compiled, options);
-    this.name = options.name ?? (handler.name || undefined);
-    this.handler = handler;
-    this.options = options;
-  }
-}
-
-/**
- * The declarations of a route without `params`: its handler gets `{}`.
- *
- * @example
- * ```ts
- * import type { NoParams } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const none: NoParams = {};
- * assert.deepEqual(none, {});
- * ```
- */
-export type NoParams = Record<never, never>;
-
-/**
- * Any route.
- *
- * @example Usage
- * ```ts
- * import { App, type Route, WebSocketRoute } from "@wsapi/wsapi";
- * import assert from "node:assert/strict";
- *
- * const app = new App().get("/", () => "").websocket("/ws", async (ws) => await ws.accept());
- * const routes: readonly Route[] = app.routes;
- * assert.deepEqual(routes.map((route) => route instanceof WebSocketRoute), [false, true]);
- * ```
- */
-// deno-lint-ignore no-explicit-any
-export type Route = WebSocketRoute<any> | HttpRoute<any>;
-
-// Checks a route's declarations at registration; returns its dependencies.
-function checkRoute(
-  path: RoutePath,
-  compiled: CompiledPath,
-  options: { params?: Params; dependencies?: readonly Dependency[] },
-): readonly Dependency[] {
-  const dependencies = options.dependencies ?? [];
-  if (!Array.isArray(dependencies)) {
-    throw new TypeError(
-      `Cannot register route "${compiled.template}": dependencies must be a list of Depends()`,
-    );
-  }
-  checkDeclarations(
-    options.params,
-    dependencies,
-    path instanceof URLPattern ? null : compiled.params.map((p) => p.name),
-    `register route "${compiled.template}"`,
-  );
-  return dependencies;
-}
-
-// Each route's compiled path, kept off the public classes. Matching does not
-// look here: the route tables cache it beside each route.
-const COMPILED = new WeakMap<object, CompiledPath>();
-// The path each route was created from, to re-compile it under a prefix.
-const SOURCES = new WeakMap<object, RoutePath>();
-
-function compilePath(path: RoutePath): CompiledPath {
-  return path instanceof URLPattern
-    ? fromURLPattern(path)
-    : compileTemplate(path);
-}
-
-function assertHandler(handler: unknown, path: RoutePath): void {
-  if (typeof handler !== "function") {
-    throw new TypeError(
-      `Cannot register route ${
-        JSON.stringify(
-          String(path instanceof URLPattern ? path.pathname : path),
-        )
-      }: the handler must be a function, got ${typeof handler}`,
-    );
-  }
-}
+  type HttpHandler,
+  HttpRoute,
+  type HttpRouteOptions,
+  type NoParams,
+  type Route,
+  type RoutePath,
+  type WebSocketHandler,
+  type WebSocketOf,
+  WebSocketRoute,
+  type WebSocketRouteOptions,
+} from "./route.ts";
+import { checkDeclarations } from "./_dependencies.ts";
+import { escapePattern } from "./_path_template.ts";
+import { COMPILED, SOURCE } from "./_symbols.ts";
 
 /**
  * A route and the parameters it matched.
@@ -631,58 +292,62 @@ function resolution(
   return isRoute(target) ? { route: target, params } : { mount: target };
 }
 
-// Everything a router serves, flattened in registration order.
+// Everything a router serves, flattened in registration order (by
+// Router.#flatten). Copies of included routes are kept from one build to the
+// next, so that a route keeps its identity while nothing about it changes.
 class RouterIndex {
   readonly routes: Route[] = [];
   readonly websockets = new RouteTable();
   readonly http = new RouteTable();
   readonly names = new Map<string, Route>();
-  readonly generation: number;
+  readonly copies: Copies = new Map();
   #count = 0;
+  #previous: Copies;
 
-  constructor(router: Router, generation: number) {
-    this.generation = generation;
-    this.#flatten(router, "", []);
+  constructor(previous: RouterIndex | null) {
+    this.#previous = previous?.copies ?? new Map();
   }
 
-  // `outer`: the dependencies of everything above `router` (app, includes).
-  #flatten(router: Router, prefix: string, outer: readonly Dependency[]): void {
-    const chain = [...outer, ...DEPENDENCIES.get(router)!];
-    for (const entry of entriesOf(router)) {
-      if (entry.kind === "include") {
-        this.#flatten(entry.router, prefix + entry.prefix, [
-          ...chain,
-          ...entry.dependencies,
-        ]);
-        continue;
-      }
-      const index = this.#count++;
-      if (entry.kind === "mount") {
-        const mount = prefix === "" ? entry.mount : {
-          prefix: prefix + entry.mount.prefix,
-          handler: entry.mount.handler,
-        };
-        const matcher = mountMatcher(mount.prefix);
-        this.websockets.add(mount, matcher, index);
-        this.http.add(mount, matcher, index);
-        continue;
-      }
-      const route = prefix === "" && chain.length === 0
-        ? entry.route
-        : withPrefix(entry.route, prefix, chain);
-      const matcher = COMPILED.get(route)!;
-      this.routes.push(route);
-      if (route instanceof WebSocketRoute) {
-        this.websockets.add(route, matcher, index);
-      } else this.http.add(route, matcher, index);
-      if (route.name !== undefined && !this.names.has(route.name)) {
-        this.names.set(route.name, route);
-      }
+  addMount(mount: Mount): void {
+    const index = this.#count++;
+    const matcher = mountMatcher(mount.prefix);
+    this.websockets.add(mount, matcher, index);
+    this.http.add(mount, matcher, index);
+  }
+
+  addRoute(route: Route): void {
+    const index = this.#count++;
+    const matcher = route[COMPILED];
+    this.routes.push(route);
+    if (route instanceof WebSocketRoute) {
+      this.websockets.add(route, matcher, index);
+    } else this.http.add(route, matcher, index);
+    if (route.name !== undefined && !this.names.has(route.name)) {
+      this.names.set(route.name, route);
     }
+  }
+
+  // `route` under `prefix` with `chain` run first: the copy the previous
+  // build made for the same, else a new one.
+  copyOf(route: Route, prefix: string, chain: readonly Dependency[]): Route {
+    const reuse = this.#previous.get(route)?.find((copy) =>
+      copy.prefix === prefix && copy.chain.length === chain.length &&
+      copy.chain.every((dependency, i) => dependency === chain[i])
+    );
+    const copy = reuse ??
+      { prefix, chain, route: withPrefix(route, prefix, chain) };
+    const list = this.copies.get(route);
+    if (list === undefined) this.copies.set(route, [copy]);
+    else list.push(copy);
+    return copy.route;
   }
 }
 
-const PATTERN_SYNTAX = /[:*(){}?+\\]/g;
+// Per original route, the copies an index made of it under includes.
+type Copies = Map<
+  Route,
+  { prefix: string; chain: readonly Dependency[]; route: Route }[]
+>;
 
 // A copy of `route` under `prefix`, with `dependencies` run before its own:
 // templates are re-compiled with the prefix in front; a raw URLPattern gets
@@ -692,10 +357,10 @@ function withPrefix(
   prefix: string,
   dependencies: readonly Dependency[] = [],
 ): Route {
-  const source = SOURCES.get(route)!;
+  const source = route[SOURCE];
   const path: RoutePath = source instanceof URLPattern
     ? new URLPattern({
-      pathname: prefix.replace(PATTERN_SYNTAX, "\\$&") + source.pathname,
+      pathname: escapePattern(prefix) + source.pathname,
     })
     : prefix + source;
   const options = dependencies.length === 0 ? route.options : {
@@ -705,16 +370,6 @@ function withPrefix(
   return route instanceof WebSocketRoute
     ? new WebSocketRoute(path, options, route.handler)
     : new HttpRoute([...route.methods], path, options, route.handler);
-}
-
-// Any registration anywhere invalidates every router's index: routers can be
-// included into each other, and routes added after inclusion still count.
-let generation = 0;
-const ENTRIES = new WeakMap<Router, Entry[]>();
-const DEPENDENCIES = new WeakMap<Router, readonly Dependency[]>();
-
-function entriesOf(router: Router): readonly Entry[] {
-  return ENTRIES.get(router)!;
 }
 
 function assertPrefix(prefix: unknown, what: string): string {
@@ -735,16 +390,6 @@ function assertPrefix(prefix: unknown, what: string): string {
     );
   }
   return prefix;
-}
-
-function includes(router: Router, target: Router): boolean {
-  for (const entry of entriesOf(router)) {
-    if (
-      entry.kind === "include" &&
-      (entry.router === target || includes(entry.router, target))
-    ) return true;
-  }
-  return false;
 }
 
 /**
@@ -775,7 +420,11 @@ function includes(router: Router, target: Router): boolean {
 export class Router {
   #entries: Entry[] = [];
   #prefix: string;
+  #dependencies: readonly Dependency[];
+  // Built on first use after a change of this router or of one it includes.
   #index: RouterIndex | null = null;
+  // The routers that include this one, whose index a change here outdates.
+  #includedBy: Router[] = [];
 
   /**
    * Creates a router.
@@ -787,15 +436,75 @@ export class Router {
     this.#prefix = assertPrefix(options.prefix ?? "", "create Router");
     const dependencies = options.dependencies ?? [];
     checkDeclarations(undefined, dependencies, null, "create Router");
-    ENTRIES.set(this, this.#entries);
-    DEPENDENCIES.set(this, dependencies);
+    this.#dependencies = dependencies;
   }
 
   #current(): RouterIndex {
-    if (this.#index === null || this.#index.generation !== generation) {
-      this.#index = new RouterIndex(this, generation);
+    let index = this.#index;
+    if (index === null) {
+      index = new RouterIndex(this.#previous);
+      this.#flatten(index, "", []);
+      this.#index = index;
+      this.#previous = null;
     }
-    return this.#index;
+    return index;
+  }
+
+  // The last index built, whose copies of included routes a rebuild keeps.
+  #previous: RouterIndex | null = null;
+
+  // This router changed: its index, and that of every router including it,
+  // is rebuilt on next use.
+  #changed(): void {
+    if (this.#index !== null) {
+      this.#previous = this.#index;
+      this.#index = null;
+    }
+    for (const parent of this.#includedBy) parent.#changed();
+  }
+
+  // Adds what this router serves to `index`, under `prefix`; `outer` are
+  // the dependencies of everything above it (app, includes).
+  #flatten(
+    index: RouterIndex,
+    prefix: string,
+    outer: readonly Dependency[],
+  ): void {
+    const chain = outer.length === 0
+      ? this.#dependencies
+      : [...outer, ...this.#dependencies];
+    for (const entry of this.#entries) {
+      if (entry.kind === "include") {
+        entry.router.#flatten(index, prefix + entry.prefix, [
+          ...chain,
+          ...entry.dependencies,
+        ]);
+      } else if (entry.kind === "mount") {
+        index.addMount(
+          prefix === "" ? entry.mount : {
+            prefix: prefix + entry.mount.prefix,
+            handler: entry.mount.handler,
+          },
+        );
+      } else {
+        index.addRoute(
+          prefix === "" && chain.length === 0
+            ? entry.route
+            : index.copyOf(entry.route, prefix, chain),
+        );
+      }
+    }
+  }
+
+  // Whether this router includes `target`, directly or not.
+  #includes(target: Router): boolean {
+    for (const entry of this.#entries) {
+      if (
+        entry.kind === "include" &&
+        (entry.router === target || entry.router.#includes(target))
+      ) return true;
+    }
+    return false;
   }
 
   /** Every route served, with prefixes applied, in registration order. */
@@ -819,7 +528,7 @@ export class Router {
       kind: "route",
       route: this.#prefix === "" ? route : withPrefix(route, this.#prefix),
     });
-    generation++;
+    this.#changed();
     return this;
   }
 
@@ -838,7 +547,7 @@ export class Router {
       throw new TypeError("Cannot include: expected a Router");
     }
     const prefix = assertPrefix(options.prefix ?? "", "include router");
-    if (router === this || includes(router, this)) {
+    if (router === this || router.#includes(this)) {
       throw new TypeError(
         "Cannot include router: it includes this router already, which would make a cycle",
       );
@@ -851,7 +560,8 @@ export class Router {
       prefix: this.#prefix + prefix,
       dependencies,
     });
-    generation++;
+    router.#includedBy.push(this);
+    this.#changed();
     return this;
   }
 
@@ -895,7 +605,7 @@ export class Router {
       kind: "mount",
       mount: { prefix: this.#prefix + prefix, handler },
     });
-    generation++;
+    this.#changed();
     return this;
   }
 
@@ -1225,7 +935,7 @@ export class Router {
   allowedMethods(pathname: string): string[] {
     const methods = new Set<string>();
     for (const route of this.#current().routes) {
-      if (route instanceof HttpRoute && COMPILED.get(route)!.match(pathname)) {
+      if (route instanceof HttpRoute && route[COMPILED].match(pathname)) {
         for (const method of route.methods) methods.add(method);
       }
     }
@@ -1256,7 +966,7 @@ export class Router {
     const route = this.routeNamed(name);
     const given = Object.keys(params);
     if (route === undefined) throw new NoMatchFound(name, given);
-    const compiled = COMPILED.get(route)!;
+    const compiled = route[COMPILED];
     const expected = compiled.params;
     if (
       given.length !== expected.length ||

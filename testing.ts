@@ -24,9 +24,10 @@
  */
 import type { App } from "./app.ts";
 import { WebSocketDisconnect } from "./errors.ts";
-import type { UpgradeFunction } from "./websocket.ts";
-import { type DispatchContext, dispatchers } from "./_dispatch.ts";
+import type { UpgradeFunction } from "./upgrade.ts";
+import type { DispatchContext } from "./_dispatch.ts";
 import { TestServeInfo } from "./_test_serve_info.ts";
+import { DISPATCH } from "./_symbols.ts";
 import { Disconnect, SocketDriver } from "./_socket_driver.ts";
 import {
   linkedSockets,
@@ -160,12 +161,9 @@ function takeError(server: ServerSide): void {
   }
 }
 
-// Set by WebSocketTestSession's static block (its constructor is private).
-let createSession: (
-  socket: PairedSocket,
-  response: Response,
-  server: ServerSide,
-) => WebSocketTestSession;
+// The factory of WebSocketTestSession, whose constructor is private; only
+// TestClient, below, calls it.
+const CREATE: unique symbol = Symbol("wsapi.createSession");
 
 const NO_LIMITS = {
   maxMessageSize: Infinity,
@@ -233,9 +231,13 @@ export class WebSocketTestSession implements AsyncDisposable {
     this.acceptedSubprotocol = response.headers.get("sec-websocket-protocol");
   }
 
-  static {
-    createSession = (socket, response, server) =>
-      new WebSocketTestSession(socket, response, server);
+  /** @ignore */
+  static [CREATE](
+    socket: PairedSocket,
+    response: Response,
+    server: ServerSide,
+  ): WebSocketTestSession {
+    return new WebSocketTestSession(socket, response, server);
   }
 
   async #receive(): Promise<string | Uint8Array> {
@@ -417,6 +419,10 @@ export interface FetchApp {
   ): Response | Promise<Response>;
 }
 
+function isApp(app: unknown): app is App {
+  return typeof (app as Partial<App> | null)?.[DISPATCH] === "function";
+}
+
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object" && typeof value !== "function") {
@@ -480,7 +486,7 @@ export class TestClient {
    */
   constructor(app: App | FetchApp, options: TestClientOptions = {}) {
     if (
-      !dispatchers.has(app as App) &&
+      !isApp(app) &&
       typeof (app as Partial<FetchApp> | null)?.fetch !== "function"
     ) {
       throw new TypeError(
@@ -500,10 +506,10 @@ export class TestClient {
     context: DispatchContext,
     upgradeUrl?: URL,
   ): Promise<Response> {
-    const dispatch = dispatchers.get(this.#app as App);
-    if (dispatch !== undefined) return await dispatch(request, context);
+    const app = this.#app;
+    if (isApp(app)) return await app[DISPATCH](request, context);
     const info = new TestServeInfo(context);
-    const response = await (this.#app as FetchApp).fetch(request, info);
+    const response = await app.fetch(request, info);
     if (upgradeUrl !== undefined && !info.used) {
       await response.body?.cancel();
       throw new Error(
@@ -571,7 +577,7 @@ export class TestClient {
       upgraded = response;
       return { socket: serverSocket, response };
     };
-    let refusal: { code: number; reason: string } | undefined;
+    let refusal: { code: number; reason: string; why?: string } | undefined;
     const server: ServerSide = {
       error: undefined,
       hasError: false,
@@ -581,8 +587,8 @@ export class TestClient {
     const context: DispatchContext = {
       upgrade,
       client: this.#client,
-      onRefuse(code, reason) {
-        refusal = { code, reason };
+      onRefuse(code, reason, why) {
+        refusal = { code, reason, why };
       },
       onConnection(done) {
         server.done = done.catch((error) => {
@@ -607,17 +613,26 @@ export class TestClient {
     if (
       upgraded !== undefined &&
       (response === upgraded ||
-        (!dispatchers.has(this.#app as App) &&
-          response.status === upgraded.status))
+        (!isApp(this.#app) && response.status === upgraded.status))
     ) {
-      const session = createSession(clientSocket, response, server);
+      const session = WebSocketTestSession[CREATE](
+        clientSocket,
+        response,
+        server,
+      );
       openSockets(serverSocket, clientSocket);
       return session;
     }
     await server.done;
     takeError(server);
     if (refusal !== undefined) {
-      throw new WebSocketDisconnect(refusal.code, refusal.reason);
+      const error = new WebSocketDisconnect(refusal.code, refusal.reason);
+      // The app's own refusal says why (a handler's says it in its reason).
+      if (refusal.why !== undefined) {
+        error.message =
+          `Cannot open WebSocket: ${refusal.why}: the handshake was refused with close code ${refusal.code} (HTTP 403)`;
+      }
+      throw error;
     }
     throw new WebSocketDenialResponse(response);
   }

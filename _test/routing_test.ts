@@ -7,6 +7,7 @@ import {
   WebSocket,
   WebSocketDisconnect,
   WebSocketException,
+  WebSocketRoute,
 } from "../mod.ts";
 import { TestClient, WebSocketDenialResponse } from "../testing.ts";
 import { captureLogger } from "./_transports.ts";
@@ -624,4 +625,41 @@ Deno.test("App.urlPathFor() raises NoMatchFound for unknown names and wrong para
     'No route exists for name "room" and params ""',
   );
   assert.throws(() => app.urlPathFor("rooms", { room: "x" }), NoMatchFound);
+});
+
+Deno.test("Router keeps route objects: app.routes[i] is the same object after later registrations", () => {
+  const chat = new Router();
+  chat.websocket("/rooms/{room}", async (ws) => await ws.accept());
+  const app = new App();
+  const own = new WebSocketRoute("/ws", {}, async (ws) => await ws.accept());
+  app.add(own);
+  app.include(chat, { prefix: "/chat" });
+  const [first, included] = app.routes;
+  assert.equal(first, own, "a route added as it is stays that object");
+  assert.equal(included.path, "/chat/rooms/{room}");
+  // Changes elsewhere: on another app, on this app, on the included router.
+  new App().get("/other", () => "other");
+  app.get("/health", () => "ok");
+  chat.get("/list", () => []);
+  assert.equal(app.routes[0], first);
+  assert.equal(app.routes[1], included);
+  assert.deepEqual(app.routes.map((route) => route.path), [
+    "/ws",
+    "/chat/rooms/{room}",
+    "/chat/list",
+    "/health",
+  ]);
+});
+
+Deno.test("Router serves routes added to an included router after the inclusion, at every level", async () => {
+  const inner = new Router();
+  const outer = new Router();
+  outer.include(inner, { prefix: "/inner" });
+  const app = new App();
+  app.include(outer, { prefix: "/outer" });
+  const client = new TestClient(app);
+  assert.equal((await client.get("/outer/inner/late")).status, 404);
+  inner.get("/late", () => "late");
+  const response = await client.get("/outer/inner/late");
+  assert.equal(await response.text(), "late");
 });

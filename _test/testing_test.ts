@@ -197,3 +197,14 @@ Deno.test("createSocketPair() counts bufferedAmount until delivery and copies by
   ]]);
   assert.equal(client.readyState, 3);
 });
+
+Deno.test("TestClient.websocketConnect() to a path no route matches says so", async () => {
+  const app = new App();
+  app.websocket("/ws", async (ws) => await ws.accept());
+  const error = await new TestClient(app).websocketConnect("/nope?x=1").catch(
+    (e) => e,
+  );
+  assert.ok(error instanceof WebSocketDisconnect);
+  assert.equal(error.code, 1000);
+  assert.match(error.message, /no route matches "\/nope"/);
+});

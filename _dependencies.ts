@@ -11,11 +11,10 @@ import {
   WebSocketRequestValidationError,
 } from "./errors.ts";
 import { type Converter, Dependency, Param, type Params } from "./params.ts";
-import type { HTTPConnection } from "./websocket.ts";
-import type {
-  StandardSchemaV1,
-  StandardSchemaV1Result,
-} from "./_standard_schema.ts";
+import type { HTTPConnection } from "./connection.ts";
+import type { StandardSchemaV1Result } from "./_standard_schema.ts";
+import { isSchema, pushIssues } from "./_validate.ts";
+import { checkParamsShape } from "./_declarations.ts";
 
 /** What `app.dependencyOverrides` holds. */
 export type Overrides = Map<unknown, unknown>;
@@ -37,14 +36,7 @@ export function checkDeclarations(
 ): void {
   const visiting = new Set<Params>();
   const visit = (declared: Params, trail: string[]) => {
-    if (
-      typeof declared !== "object" || declared === null ||
-      Array.isArray(declared)
-    ) {
-      throw new TypeError(
-        `Cannot ${where}: params must be an object of declarations`,
-      );
-    }
+    checkParamsShape(declared, where);
     if (visiting.has(declared)) {
       throw new TypeError(
         `Cannot ${where}: dependency cycle through ${trail.join(" → ")}`,
@@ -52,11 +44,6 @@ export function checkDeclarations(
     }
     visiting.add(declared);
     for (const [key, value] of Object.entries(declared)) {
-      if (!(value instanceof Dependency) && !(value instanceof Param)) {
-        throw new TypeError(
-          `Cannot ${where}: params.${key} is not a declaration: use Query(), Path(), Header(), Cookie(), Depends() or Security()`,
-        );
-      }
       if (value instanceof Dependency) {
         if (value.params !== undefined) {
           visit(value.params, [...trail, value.fn.name || key]);
@@ -139,11 +126,6 @@ function rawValue(
     default:
       return undefined;
   }
-}
-
-function isSchema(decoder: unknown): decoder is StandardSchemaV1 {
-  return typeof decoder === "object" && decoder !== null &&
-    "~standard" in decoder;
 }
 
 interface Cleanup {
@@ -266,20 +248,7 @@ export class Solver {
     raw: unknown,
   ): unknown {
     if (result.issues === undefined) return result.value;
-    for (const issue of result.issues) {
-      this.#errors.push({
-        loc: [
-          param.source,
-          name,
-          ...(issue.path ?? []).map((part) =>
-            typeof part === "object" ? String(part.key) : String(part)
-          ),
-        ],
-        msg: issue.message,
-        type: "value_error",
-        input: raw,
-      });
-    }
+    pushIssues(this.#errors, result.issues, [param.source, name], raw);
     return FAILED;
   }
 
