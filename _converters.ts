@@ -6,7 +6,11 @@
 export interface PathConverter {
   /** The regular expression for one value (no capturing groups). */
   readonly regex: string;
-  /** Turns the decoded text into the value handlers see. */
+  /**
+   * Turns the decoded text into the value handlers see; `undefined` when
+   * the text matched the regex but has no such value (the path does not
+   * match).
+   */
   convert(text: string): unknown;
   /** Turns a value back into path text, or throws a `TypeError`. */
   format(value: unknown, name: string): string;
@@ -60,7 +64,13 @@ export const CONVERTERS: Readonly<Record<string, PathConverter>> = {
   // converters, which accept a sign as FastAPI does.
   int: {
     regex: "[0-9]+",
-    convert: (text) => Number(text),
+    // Beyond 2^53 a number is no longer the integer written: 9007199254740993
+    // would reach the handler as ...992, another id. Refused, as Query(int)
+    // and urlPathFor() refuse it.
+    convert(text) {
+      const n = Number(text);
+      return Number.isSafeInteger(n) ? n : undefined;
+    },
     format(value, name) {
       const n = typeof value === "bigint" ? value : Number(value);
       if (
@@ -73,7 +83,13 @@ export const CONVERTERS: Readonly<Record<string, PathConverter>> = {
   },
   float: {
     regex: "[0-9]+(?:\\.[0-9]+)?",
-    convert: (text) => Number(text),
+    // Digits past what a double holds round, as floats do; more than 308 of
+    // them overflow to Infinity, which is refused (no match), as Query(float)
+    // and urlPathFor() refuse it.
+    convert(text) {
+      const n = Number(text);
+      return Number.isFinite(n) ? n : undefined;
+    },
     format(value, name) {
       const n = Number(value);
       if (!Number.isFinite(n) || n < 0 || typeof value === "boolean") {

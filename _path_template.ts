@@ -173,7 +173,9 @@ function convertGroups(
         return null; // a malformed escape cannot match
       }
     }
-    values[name] = converter.convert(text);
+    const value = converter.convert(text);
+    if (value === undefined) return null;
+    values[name] = value;
   }
   return values;
 }

@@ -70,12 +70,32 @@ function hand(receiver: Receiver, item: Inbound): void {
 export interface DriverLimits {
   maxMessageSize: number;
   maxQueuedMessages: number;
+  /** Memory the unread messages may hold, as {@linkcode queuedCost} counts it. */
+  maxQueuedBytes: number;
   sendHighWaterMark: number;
   /** Milliseconds a socket may take to open. @default {5000} */
   openTimeoutMs?: number;
 }
 
 const OPEN = 1;
+// What a queued message holds in V8 beyond its payload, measured with
+// Deno.memoryUsage() over 100,000 of each: a string about 26 bytes (its
+// header and the queue's slot), an ArrayBuffer with its Uint8Array about
+// 210. Rounded up, so that the bound is one on memory.
+const TEXT_OVERHEAD = 32;
+const BINARY_OVERHEAD = 224;
+
+/**
+ * The memory a queued message is charged against `maxQueuedBytes`: a text
+ * two bytes per UTF-16 code unit (what V8 needs at most; Latin-1 text takes
+ * half), bytes their length, each plus what V8 holds around it.
+ */
+export function queuedCost(item: string | Uint8Array): number {
+  return typeof item === "string"
+    ? item.length * 2 + TEXT_OVERHEAD
+    : item.byteLength + BINARY_OVERHEAD;
+}
+
 // Listened to: "message", "close", and "open" until it comes. Not "error":
 // Deno always follows it with "close", which carries what matters.
 // A socket that has not opened this long after the upgrade response went out
@@ -113,12 +133,16 @@ export class SocketDriver {
   // costs no allocation per message and an idle connection none at all.
   #items: (Inbound | undefined)[] | null = null;
   #head = 0;
+  // What the unread messages hold (see queuedCost).
+  #queuedBytes = 0;
   // Who waits for the next item: usually one receiver, rarely several.
   #receiver: Receiver | null = null;
   #moreReceivers: Receiver[] | null = null;
   #ended: Disconnect | null = null;
   #socketClosed = false;
   #onOpen: (() => void) | null = null;
+  // A close asked for before the socket opened, made once it does.
+  #closeOnOpen: Disconnect | null = null;
   #drain: Drain | null = null;
   // At least the socket's bufferedAmount: its last reading plus what was
   // sent since (see mustWait).
@@ -186,9 +210,15 @@ export class SocketDriver {
       case "message":
         this.#onMessage((event as MessageEvent).data);
         break;
-      case "open":
+      case "open": {
         this.#opened();
+        const close = this.#closeOnOpen;
+        if (close !== null) {
+          this.#closeOnOpen = null;
+          this.#socket!.close(close.code, close.reason);
+        }
         break;
+      }
       case "close": {
         const { code, reason } = event as CloseEvent;
         this.#onClose(code, reason);
@@ -241,12 +271,23 @@ export class SocketDriver {
       hand(receiver, item);
       return;
     }
-    // Only messages are queued before the end (see end()).
+    // Deno reads the next frame as soon as this event returns, whatever the
+    // handler does: its read loop awaits an op that resolves at once while
+    // frames are buffered, so a handler that awaits anything slower than a
+    // few microtasks lets it read ahead (see the README, "Overload"). The
+    // queue absorbs that; its bounds tell a flood from a burst.
     const items = this.#items ??= [];
     if (items.length - this.#head >= this.#limits.maxQueuedMessages) {
       this.fail(1008, "Too many unread messages");
       return;
     }
+    const queued = this.#queuedBytes + queuedCost(item);
+    if (queued > this.#limits.maxQueuedBytes) {
+      this.fail(1008, "Too many unread bytes");
+      return;
+    }
+    this.#queuedBytes = queued;
+    // Only messages are queued before the end (see end()).
     items.push(item);
   }
 
@@ -273,8 +314,25 @@ export class SocketDriver {
    */
   fail(code: number, reason: string): void {
     if (this.#ended !== null) return;
-    this.#socket?.close(code, reason);
+    this.close(code, reason);
     this.end(code, reason);
+  }
+
+  /**
+   * Starts the closing handshake with `code` and `reason`, whatever state
+   * the socket is in. Deno 2.9.6 drops a `close()` made while a server
+   * socket is still connecting (its `readyState` goes to 2, then it opens
+   * anyway, and no close frame is ever sent): such a close is made once the
+   * socket opens. Does nothing once the socket has closed.
+   */
+  close(code: number, reason: string): void {
+    const socket = this.#socket;
+    if (socket === null || this.#socketClosed) return;
+    if (this.#onOpen !== null) {
+      this.#closeOnOpen ??= new Disconnect(code, reason);
+      return;
+    }
+    socket.close(code, reason);
   }
 
   /**
@@ -338,6 +396,7 @@ export class SocketDriver {
     if (items === null) return this.#ended ?? undefined;
     const item = items[this.#head]!;
     items[this.#head++] = undefined;
+    if (!(item instanceof Disconnect)) this.#queuedBytes -= queuedCost(item);
     if (this.#head === items.length) {
       this.#items = null;
       this.#head = 0;

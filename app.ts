@@ -23,8 +23,10 @@ import {
 import { clientOf, denoUpgrade } from "./_deno.ts";
 import { requestHeaders } from "./_headers.ts";
 import {
+  checkLimits,
   IDLE_TIMEOUT,
   MAX_MESSAGE_SIZE,
+  MAX_QUEUED_BYTES,
   MAX_QUEUED_MESSAGES,
   SEND_HIGH_WATER_MARK,
 } from "./_limits.ts";
@@ -107,8 +109,15 @@ export interface Logger {
 export interface AppOptions {
   /** Bytes; a larger incoming message closes the socket with 1009. @default {1048576} */
   maxMessageSize?: number;
-  /** Messages received but not yet read by the handler; one more closes with 1008. @default {1024} */
+  /** Messages received but not yet read by the handler; one more closes with 1008. @default {65536} */
   maxQueuedMessages?: number;
+  /**
+   * Memory, in bytes, that messages received but not yet read by the handler
+   * may hold; more closes with 1008. A text counts 2 bytes per UTF-16 code
+   * unit plus 32, bytes their length plus 224 (what V8 holds around them).
+   * @default {4194304}
+   */
+  maxQueuedBytes?: number;
   /** Seconds without a pong before Deno closes the socket; 0 disables. @default {120} */
   idleTimeout?: number;
   /** Bytes buffered for a client before `send*()` waits for it to drain. @default {1048576} */
@@ -216,14 +225,6 @@ function detail(status: number, text: string, headers?: HeadersInit): Response {
 
 const WEBSOCKET_UPGRADE = /(?:^|[\s,])websocket(?:$|[\s,])/i;
 
-function positiveInteger(name: string, value: number | undefined): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
-    throw new RangeError(
-      `Cannot create App: ${name} must be a positive integer, got ${value}`,
-    );
-  }
-}
-
 function toResponse(result: unknown): Response {
   if (result instanceof Response) return result;
   if (typeof result === "string") {
@@ -291,6 +292,7 @@ export class App extends Router {
   ) => Promise<Response>;
   #maxMessageSize: number;
   #maxQueuedMessages: number;
+  #maxQueuedBytes: number;
   #idleTimeout: number;
   #sendHighWaterMark: number;
   /**
@@ -335,19 +337,10 @@ export class App extends Router {
    */
   constructor(options: AppOptions = {}) {
     super({ dependencies: options.dependencies });
-    positiveInteger("maxMessageSize", options.maxMessageSize);
-    positiveInteger("maxQueuedMessages", options.maxQueuedMessages);
-    positiveInteger("sendHighWaterMark", options.sendHighWaterMark);
-    if (
-      options.idleTimeout !== undefined &&
-      !(Number.isInteger(options.idleTimeout) && options.idleTimeout >= 0)
-    ) {
-      throw new RangeError(
-        `Cannot create App: idleTimeout must be a whole number of seconds (0 disables), got ${options.idleTimeout}`,
-      );
-    }
+    checkLimits("create App", options);
     this.#maxMessageSize = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
     this.#maxQueuedMessages = options.maxQueuedMessages ?? MAX_QUEUED_MESSAGES;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
     this.#idleTimeout = options.idleTimeout ?? IDLE_TIMEOUT;
     this.#sendHighWaterMark = options.sendHighWaterMark ??
       SEND_HIGH_WATER_MARK;
@@ -639,6 +632,7 @@ export class App extends Router {
       upgrade: context.upgrade ?? this.#upgrade,
       maxMessageSize: options.maxMessageSize ?? this.#maxMessageSize,
       maxQueuedMessages: options.maxQueuedMessages ?? this.#maxQueuedMessages,
+      maxQueuedBytes: options.maxQueuedBytes ?? this.#maxQueuedBytes,
       idleTimeout: options.idleTimeout ?? this.#idleTimeout,
       sendHighWaterMark: this.#sendHighWaterMark,
       // (Not for the test client's in-memory requests: Deno has no notice

@@ -9,6 +9,7 @@ import type { WebSocket } from "./websocket.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
 import { checkDeclarations } from "./_dependencies.ts";
 import { normaliseOrigins, type OriginPolicy } from "./_handshake.ts";
+import { checkLimits } from "./_limits.ts";
 import {
   type CompiledPath,
   compileTemplate,
@@ -161,8 +162,10 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
   dependencies?: readonly Dependency[];
   /** Bytes; a larger message closes with 1009. @default {1048576} */
   maxMessageSize?: number;
-  /** Unread messages; one more closes with 1008. @default {1024} */
+  /** Unread messages; one more closes with 1008. @default {65536} */
   maxQueuedMessages?: number;
+  /** Memory unread messages may hold, in bytes; more closes with 1008. @default {4194304} */
+  maxQueuedBytes?: number;
   /** Seconds without a pong before the socket closes; 0 disables. @default {120} */
   idleTimeout?: number;
   /** Which origins may connect; overrides the app's `allowedOrigins`. */
@@ -216,6 +219,8 @@ export class WebSocketRoute<P extends Params = Params> {
    * @param options Route options.
    * @param handler The handler.
    * @throws {TypeError} If the template is invalid.
+   * @throws {RangeError} If a limit is not a positive integer (`idleTimeout`:
+   * a whole number of seconds), as `App` checks its own.
    */
   constructor(
     path: RoutePath,
@@ -227,6 +232,7 @@ export class WebSocketRoute<P extends Params = Params> {
     this[COMPILED] = compiled;
     this[SOURCE] = path;
     this.path = compiled.template;
+    checkLimits(`register route "${this.path}"`, options);
     this.name = options.name ?? (handler.name || undefined);
     this.handler = handler;
     this.dependencies = checkRoute(path, compiled, options);

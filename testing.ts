@@ -165,9 +165,11 @@ function takeError(server: ServerSide): void {
 // TestClient, below, calls it.
 const CREATE: unique symbol = Symbol("wsapi.createSession");
 
+// The client's end: a browser's WebSocket bounds nothing either.
 const NO_LIMITS = {
   maxMessageSize: Infinity,
   maxQueuedMessages: Infinity,
+  maxQueuedBytes: Infinity,
   sendHighWaterMark: Infinity,
 };
 
@@ -447,6 +449,13 @@ function describe(value: unknown): string {
  *   {@linkcode WebSocketDenialResponse}.
  * - With `raiseServerExceptions` (the default), an unhandled handler error is
  *   thrown into the test instead.
+ * - The server's end of the pair is driven by the same code as a real socket,
+ *   with the app's limits (`maxMessageSize`, `maxQueuedMessages`,
+ *   `maxQueuedBytes`, `sendHighWaterMark`): a test sees the 1008 and 1009 a
+ *   real client would. The client's end is unbounded, like a browser's. What
+ *   the pair cannot show is Deno's timing (it delivers one message per
+ *   microtask, so a handler falls behind differently under load) and frames
+ *   (Deno's 64 MiB frame limit, its fragment assembly).
  *
  * @example HTTP and WebSocket routes
  * ```ts

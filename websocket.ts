@@ -43,6 +43,7 @@ import { parseSubprotocols } from "./_handshake.ts";
 import { watchClientLeaving } from "./_deno.ts";
 import {
   MAX_MESSAGE_SIZE,
+  MAX_QUEUED_BYTES,
   MAX_QUEUED_MESSAGES,
   SEND_HIGH_WATER_MARK,
 } from "./_limits.ts";
@@ -107,8 +108,10 @@ export interface WebSocketInit extends HTTPConnectionInit {
   respond: (handshake: WebSocketHandshake) => void;
   /** Bytes; a larger message closes with 1009. @default {1048576} */
   maxMessageSize?: number;
-  /** Unread messages; one more closes with 1008. @default {1024} */
+  /** Unread messages; one more closes with 1008. @default {65536} */
   maxQueuedMessages?: number;
+  /** Memory unread messages may hold, in bytes; more closes with 1008. @default {4194304} */
+  maxQueuedBytes?: number;
   /** Bytes buffered before `send*()` waits. @default {1048576} */
   sendHighWaterMark?: number;
   /** Seconds; passed to `upgrade`. */
@@ -171,16 +174,19 @@ let lastLimits: DriverLimits | undefined;
 function limitsOf(init: WebSocketInit): DriverLimits {
   const maxMessageSize = init.maxMessageSize ?? MAX_MESSAGE_SIZE;
   const maxQueuedMessages = init.maxQueuedMessages ?? MAX_QUEUED_MESSAGES;
+  const maxQueuedBytes = init.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   const sendHighWaterMark = init.sendHighWaterMark ?? SEND_HIGH_WATER_MARK;
   const last = lastLimits;
   if (
     last !== undefined && last.maxMessageSize === maxMessageSize &&
     last.maxQueuedMessages === maxQueuedMessages &&
+    last.maxQueuedBytes === maxQueuedBytes &&
     last.sendHighWaterMark === sendHighWaterMark
   ) return last;
   return lastLimits = Object.freeze({
     maxMessageSize,
     maxQueuedMessages,
+    maxQueuedBytes,
     sendHighWaterMark,
   });
 }
@@ -206,8 +212,9 @@ const toWatch: WebSocket[] = [];
  * same steps without building message objects.
  *
  * - Closing (or returning) before `accept()` refuses the handshake with 403.
- * - Incoming messages queue until read: more than `maxQueuedMessages` unread
- *   closes with 1008, one larger than `maxMessageSize` closes with 1009.
+ * - Incoming messages queue until read: more than `maxQueuedMessages` unread,
+ *   or more memory than `maxQueuedBytes`, closes with 1008; one larger than
+ *   `maxMessageSize` closes with 1009.
  * - `send*()` waits while more than `sendHighWaterMark` bytes are buffered.
  * - Once the client has gone, the typed helpers throw
  *   `WebSocketDisconnect(code, reason)`, sends included.
@@ -814,8 +821,9 @@ export class WebSocket extends HTTPConnection {
           driver.end(code, reason);
           return undefined;
         }
-        // Closing after the client has gone is harmless: nothing to send.
-        if (driver.ended === null) driver.socket!.close(code, reason);
+        // Closing after the client has gone is harmless: nothing to send. (The
+        // driver makes a close on a socket still connecting once it opens.)
+        if (driver.ended === null) driver.close(code, reason);
         return undefined;
       }
       case DENIAL: {

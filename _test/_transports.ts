@@ -54,6 +54,7 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
 const NO_LIMITS = {
   maxMessageSize: Infinity,
   maxQueuedMessages: Infinity,
+  maxQueuedBytes: Infinity,
   sendHighWaterMark: Infinity,
 };
 

@@ -24,6 +24,11 @@ Deno.test("App rejects invalid limits with a RangeError", () => {
     RangeError,
     "maxQueuedMessages",
   );
+  assert.throws(
+    () => new App({ maxQueuedBytes: -1 }),
+    RangeError,
+    "maxQueuedBytes must be a positive integer",
+  );
   assert.throws(() => new App({ idleTimeout: -1 }), RangeError, "idleTimeout");
 });
 

@@ -61,6 +61,8 @@ for (const server of ["raw", "wsapi", "hono"]) {
       assert.ok(0 < latency.p50Ms && latency.p50Ms <= latency.p99Ms);
       const connect = await load(port, pid, "connect");
       assert.ok(connect.connectionsPerSecond > 0);
+      const rawClient = await load(port, pid, "connect", "--client=raw");
+      assert.ok(rawClient.connectionsPerSecond > 0);
       const idle = await load(port, pid, "idle", "--connections=200");
       assert.equal(idle.connections, 200);
       assert.ok(idle.rss > 0);
@@ -80,6 +82,28 @@ for (const server of ["raw", "wsapi", "hono"]) {
       );
       assert.ok(broadcast.deliveriesPerSecond > 0);
       assert.ok(broadcast.p99Ms >= broadcast.p50Ms);
+      // Far under what the server fans out: everything arrives.
+      const overload = await load(
+        port,
+        pid,
+        "overload",
+        "--connections=10",
+        "--rate=50",
+      );
+      assert.equal(overload.sent, 10);
+      assert.equal(overload.deliveredShare, 1);
+      assert.equal(overload.connectionsLost, 0);
+      assert.ok(overload.serverPeakRss > 0);
+      const rawMembers = await load(
+        port,
+        pid,
+        "overload",
+        "--connections=10",
+        "--rate=50",
+        "--client=raw",
+      );
+      assert.equal(rawMembers.deliveredShare, 1);
+      assert.equal(rawMembers.connectionsLost, 0);
     });
   });
 }

@@ -499,6 +499,37 @@ Deno.test("Origin policy rejects list entries that are not bare origins", () => 
   );
 });
 
+Deno.test("Per-route limits are checked as the app's: a RangeError at registration", () => {
+  const handler = async (ws: WebSocket) => await ws.accept();
+  assert.throws(
+    () => new App().websocket("/ws", { maxQueuedBytes: 0 }, handler),
+    RangeError,
+    'Cannot register route "/ws": maxQueuedBytes must be a positive integer, got 0',
+  );
+  assert.throws(
+    () => new App().websocket("/ws", { maxMessageSize: 1.5 }, handler),
+    RangeError,
+    'Cannot register route "/ws": maxMessageSize must be a positive integer, got 1.5',
+  );
+  assert.throws(
+    () => new App().websocket("/ws", { maxQueuedMessages: -1 }, handler),
+    RangeError,
+    'Cannot register route "/ws": maxQueuedMessages must be a positive integer, got -1',
+  );
+  assert.throws(
+    () => new App().websocket("/ws", { idleTimeout: -1 }, handler),
+    RangeError,
+    'Cannot register route "/ws": idleTimeout must be a whole number of seconds (0 disables), got -1',
+  );
+  assert.throws(
+    () => new Router().websocket("/ws", { maxQueuedBytes: Infinity }, handler),
+    RangeError,
+    "maxQueuedBytes must be a positive integer, got Infinity",
+  );
+  // 0 disables the idle timeout, on a route as on the app.
+  new App().websocket("/ws", { idleTimeout: 0, maxQueuedBytes: 1 }, handler);
+});
+
 Deno.test("Per-route limits override the app's", async () => {
   const app = new App({ maxMessageSize: 1000 });
   app.websocket("/small", { maxMessageSize: 10 }, async (ws) => {

@@ -7,6 +7,7 @@ import { SocketDriver } from "../_socket_driver.ts";
 const LIMITS = {
   maxMessageSize: 1024 * 1024,
   maxQueuedMessages: 1 << 30,
+  maxQueuedBytes: Infinity,
   sendHighWaterMark: 1024 * 1024,
 };
 const text = "x".repeat(64);

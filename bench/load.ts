@@ -17,6 +17,9 @@ const { values } = parseArgs({
     connections: { type: "string" },
     pid: { type: "string" },
     headers: { type: "string", default: "minimal" },
+    rate: { type: "string", default: "1000" },
+    client: { type: "string", default: "deno" },
+    concurrency: { type: "string", default: "16" },
   },
 });
 
@@ -182,7 +185,10 @@ async function latency() {
   return result;
 }
 
-/** (C) Connection rate: handshake, one echo, close; 16 at a time. */
+/**
+ * (C) Connection rate: handshake, one echo, close; 16 at a time. With
+ * `--client=raw` each cycle goes over raw TCP (see rawCycle).
+ */
 async function connect() {
   let done = 0;
   let stop = false;
@@ -197,10 +203,20 @@ async function connect() {
       };
       socket.onerror = () => reject(new Error("connection failed"));
     });
+  const raw = values.client === "raw";
+  if (!raw && values.client !== "deno") {
+    throw new Error(`--client must be deno or raw, got "${values.client}"`);
+  }
   const worker = async () => {
-    while (!stop) await cycle();
+    const buffer = new Uint8Array(4096);
+    while (!stop) {
+      if (raw) {
+        await rawCycle(buffer);
+        done++;
+      } else await cycle();
+    }
   };
-  const workers = Array.from({ length: 16 }, worker);
+  const workers = Array.from({ length: Number(values.concurrency) }, worker);
   await sleep(WARMUP * 1000);
   const result = await window(async () => {
     const from = done;
@@ -210,6 +226,67 @@ async function connect() {
   stop = true;
   await Promise.all(workers);
   return result;
+}
+
+// The raw client of (C): a handshake written as one precomputed request,
+// the echo's frame pipelined behind it, then a close. It does not check
+// Sec-WebSocket-Accept or parse more than it must, so that it costs far less
+// per connection than Deno's WebSocket and the server's core is the limit.
+const port = Number(base.slice(base.lastIndexOf(":") + 1));
+const RAW_REQUEST = (() => {
+  const head = new TextEncoder().encode(
+    `GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+      `Sec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  // A masked text frame (mask 0: the payload as is) and a close frame.
+  const payload = new TextEncoder().encode(PAYLOAD);
+  const frame = new Uint8Array(6 + payload.length);
+  frame[0] = 0x81;
+  frame[1] = 0x80 | payload.length;
+  frame.set(payload, 6);
+  const request = new Uint8Array(head.length + frame.length);
+  request.set(head);
+  request.set(frame, head.length);
+  return request;
+})();
+const RAW_CLOSE = new Uint8Array([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+// The 101 head ends with CRLF CRLF; the echo (2 + 64 bytes) follows it.
+const ECHO_SIZE = 2 + PAYLOAD.length;
+
+async function rawCycle(buffer: Uint8Array): Promise<void> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(RAW_REQUEST);
+    let length = 0;
+    let headEnd = -1;
+    while (headEnd === -1 || length < headEnd + ECHO_SIZE) {
+      const n = await conn.read(buffer.subarray(length));
+      if (n === null) throw new Error("connection closed before the echo");
+      length += n;
+      if (headEnd === -1) {
+        for (let i = 3; i < length; i++) {
+          if (
+            buffer[i] === 10 && buffer[i - 1] === 13 && buffer[i - 2] === 10 &&
+            buffer[i - 3] === 13
+          ) {
+            headEnd = i + 1;
+            break;
+          }
+        }
+      }
+    }
+    if (buffer[9] !== 0x31 || buffer[10] !== 0x30 || buffer[11] !== 0x31) {
+      throw new Error("the server did not answer 101");
+    }
+    await conn.write(RAW_CLOSE);
+    // The server's close frame, then the end of the connection.
+    while (await conn.read(buffer) !== null) {
+      // drained
+    }
+  } finally {
+    conn.close();
+  }
 }
 
 async function serverStats(): Promise<
@@ -321,12 +398,210 @@ async function broadcast() {
   return result;
 }
 
+// The server's peak RSS so far (VmHWM), in bytes, from /proc (Linux only).
+async function peakRss(pid: number): Promise<number | undefined> {
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] })
+    .output().catch(() => undefined);
+  if (out === undefined || !out.success) return undefined;
+  const line = new TextDecoder().decode(out.stdout).split("\n")
+    .find((entry) => entry.startsWith("VmHWM:"));
+  return line === undefined ? undefined : Number(line.split(/\s+/)[1]) * 1024;
+}
+
+/**
+ * (F) Overload: 500 clients in one room, one of them sending 64-byte
+ * messages at a fixed rate (1,000/s) for the whole window, whatever the
+ * server's pace: past what one core fans out. Afterwards the clients get
+ * up to 10 s to receive what is still on its way. The share of the
+ * deliveries owed (sent x members) that arrived, the connections the server
+ * closed or dropped, and the server's peak RSS.
+ */
+async function overload() {
+  const n = Number(values.connections ?? 500);
+  const rate = Number(values.rate);
+  const raw = values.client === "raw";
+  if (!raw && values.client !== "deno") {
+    throw new Error(`--client must be deno or raw, got "${values.client}"`);
+  }
+  // The sender is always a Deno WebSocket; with --client=raw the other
+  // members are raw TCP (see RawMember).
+  const sockets: WebSocket[] = [];
+  const members: RawMember[] = [];
+  for (let i = 0; i < n; i += 100) {
+    const size = Math.min(100, n - i);
+    if (raw && i > 0) {
+      members.push(
+        ...await Promise.all(
+          Array.from({ length: size }, () => RawMember.open("/broadcast")),
+        ),
+      );
+    } else if (raw) {
+      sockets.push(await open("/broadcast"));
+      members.push(
+        ...await Promise.all(
+          Array.from({ length: size - 1 }, () => RawMember.open("/broadcast")),
+        ),
+      );
+    } else {
+      sockets.push(
+        ...await Promise.all(
+          Array.from({ length: size }, () => open("/broadcast")),
+        ),
+      );
+    }
+  }
+  await sleep(300); // every server has registered its members
+  let received = 0;
+  const delivered = () =>
+    members.reduce((total, member) => total + member.messages, received);
+  let lost = 0;
+  const closes: Record<string, number> = {};
+  let finishing = false;
+  for (const socket of sockets) {
+    socket.onmessage = () => received++;
+    socket.onclose = (event) => {
+      if (finishing) return;
+      lost++;
+      const key = `${event.code} ${event.reason}`.trim();
+      closes[key] = (closes[key] ?? 0) + 1;
+    };
+  }
+  const sender = sockets[0];
+  const before = serverPid === undefined ? undefined : await peakRss(serverPid);
+  let sent = 0;
+  const result = await window(async () => {
+    // In 10 ms ticks, catching up on the schedule if a tick came late: the
+    // rate holds whatever the server does.
+    const started = performance.now();
+    const total = Math.round(rate * SECONDS);
+    while (sent < total) {
+      const due = Math.min(
+        total,
+        Math.floor((performance.now() - started) / 1000 * rate),
+      );
+      for (; sent < due; sent++) {
+        if (sender.readyState !== WebSocket.OPEN) break;
+        sender.send(String(sent).padEnd(64, "."));
+      }
+      if (sender.readyState !== WebSocket.OPEN) break;
+      await sleep(10);
+    }
+    return {};
+  });
+  const owed = sent * n;
+  const deadline = Date.now() + 10_000;
+  // Done when all has arrived, or nothing more arrives for a second.
+  while (delivered() < owed && Date.now() < deadline) {
+    const last = delivered();
+    await sleep(1000);
+    if (delivered() === last) break;
+  }
+  const peak = serverPid === undefined ? undefined : await peakRss(serverPid);
+  finishing = true;
+  const share = owed === 0 ? 0 : delivered() / owed;
+  lost += members.filter((member) => member.ended).length;
+  for (const socket of sockets) socket.onmessage = null;
+  await Promise.all([
+    closeAll(sockets),
+    ...members.map((member) => member.stop()),
+  ]);
+  return {
+    ...result,
+    sent,
+    deliveredShare: share,
+    connectionsLost: lost,
+    closes,
+    serverPeakRss: peak,
+    serverRssBefore: before,
+  };
+}
+
+/**
+ * A member of (F) over raw TCP: it counts the bytes after the 101 and
+ * divides by one message's frame (2 + 64 bytes; server frames are not
+ * masked), so that 500 members cost the load process a read per batch of
+ * messages rather than an event per message.
+ */
+class RawMember {
+  #conn: Deno.TcpConn;
+  #bytes = 0;
+  #stopping = false;
+  #done: Promise<void>;
+  /** Whether the server ended the connection before stop(). */
+  ended = false;
+
+  private constructor(conn: Deno.TcpConn, rest: number) {
+    this.#conn = conn;
+    this.#bytes = rest;
+    this.#done = this.#read();
+  }
+
+  /** Messages received so far. */
+  get messages(): number {
+    return Math.floor(this.#bytes / ECHO_SIZE);
+  }
+
+  static async open(path: string): Promise<RawMember> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(
+      new TextEncoder().encode(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+          `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+          `Sec-WebSocket-Version: 13\r\n\r\n`,
+      ),
+    );
+    const buffer = new Uint8Array(4096);
+    let length = 0;
+    while (true) {
+      const n = await conn.read(buffer.subarray(length));
+      if (n === null) throw new Error(`Could not open ${base}${path}`);
+      length += n;
+      const text = new TextDecoder().decode(buffer.subarray(0, length));
+      const end = text.indexOf("\r\n\r\n");
+      if (end === -1) continue;
+      if (!text.startsWith("HTTP/1.1 101")) {
+        conn.close();
+        throw new Error(
+          `Could not open ${base}${path}: ${text.split("\r\n")[0]}`,
+        );
+      }
+      return new RawMember(conn, length - end - 4);
+    }
+  }
+
+  async #read(): Promise<void> {
+    const buffer = new Uint8Array(256 * 1024);
+    try {
+      while (true) {
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        this.#bytes += n;
+      }
+    } catch {
+      // reset, or closed by stop()
+    }
+    if (!this.#stopping) this.ended = true;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    try {
+      await this.#conn.write(RAW_CLOSE);
+      this.#conn.close();
+    } catch {
+      // already gone
+    }
+    await this.#done;
+  }
+}
+
 const workloads: Record<string, () => Promise<object>> = {
   echo,
   latency,
   connect,
   idle,
   broadcast,
+  overload,
 };
 const run = workloads[values.workload ?? ""];
 if (run === undefined) {

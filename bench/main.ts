@@ -9,6 +9,10 @@
 //   deno task bench:full         longer windows, more rounds, 10,000 idle connections
 //   deno task bench --servers=raw,wsapi --workloads=echo,latency --rounds=5
 //   deno task bench --workloads=idle --headers=browser   clients send 14 headers
+//   deno task bench --workloads=overload --members=50 --rate=200 --seconds=1   a small smoke run
+//   deno task bench --workloads=overload --overload-client=deno   members as Deno WebSockets
+//   deno task bench --workloads=connect --connect-client=deno --load-processes=3
+//                                 (C) with Deno's own client, from 3 processes
 import { parseArgs } from "node:util";
 import { type SpawnedServer, spawnServer } from "./_spawn.ts";
 
@@ -25,6 +29,11 @@ const { values } = parseArgs({
     seconds: { type: "string" },
     json: { type: "string" },
     headers: { type: "string", default: "minimal" },
+    members: { type: "string", default: "500" },
+    "connect-client": { type: "string", default: "raw" },
+    "overload-client": { type: "string", default: "raw" },
+    "load-processes": { type: "string", default: "1" },
+    rate: { type: "string", default: "1000" },
   },
 });
 
@@ -41,6 +50,12 @@ interface Workload {
   /** The figures to report: key, label, unit, and whether more is better. */
   figures: [key: string, label: string, unit: string, higher: boolean][];
   rounds: number;
+  /** The measurement window, when it is not --seconds. */
+  seconds?: number;
+  /** Options for the load generator. */
+  extra?: string[];
+  /** Load generators run side by side; their rates add up. @default {1} */
+  processes?: number;
   /**
    * A rate, and the figure that gets the server's CPU time per unit of it:
    * the server's own cost, which holds even when the load generator is the
@@ -71,13 +86,20 @@ const CATALOGUE: Record<string, Workload> = {
     rounds: FULL && values.rounds === undefined ? 9 : ROUNDS,
   },
   connect: {
-    title: "(C) connection rate: handshake + one echo + close, 16 at a time",
+    title: `(C) connection rate: handshake + one echo + close, 16 at a time, ${
+      values["connect-client"]
+    } client x ${values["load-processes"]} process(es)`,
     figures: [
       ["connectionsPerSecond", "connections/s", "", true],
       ["cpuPerConnection", "server CPU/conn", "µs", false],
     ],
     rounds: ROUNDS,
     cost: ["connectionsPerSecond", "cpuPerConnection"],
+    // The raw client costs a fraction of Deno's per connection, so that the
+    // server's core, not the load generator, is the limit (see load.ts);
+    // with more cores, more processes.
+    extra: [`--client=${values["connect-client"]}`],
+    processes: Number(values["load-processes"]),
   },
   idle: {
     title: `(D) idle connections (${
@@ -99,6 +121,23 @@ const CATALOGUE: Record<string, Workload> = {
     ],
     rounds: ROUNDS,
     cost: ["deliveriesPerSecond", "cpuPerDelivery"],
+  },
+  overload: {
+    title:
+      `(F) overload: ${values.members} clients in one room, one sending ${values.rate} msg/s of 64 B`,
+    figures: [
+      ["deliveredShare", "delivered", "%", true],
+      ["connectionsLost", "connections lost", "", false],
+      ["serverPeakRss", "server peak RSS", "MiB", false],
+    ],
+    rounds: ROUNDS,
+    // The issue's figure: 3 s at 1,000 msg/s, 1.5 M deliveries owed.
+    seconds: values.seconds === undefined ? 3 : SECONDS,
+    extra: [
+      `--connections=${values.members}`,
+      `--rate=${values.rate}`,
+      `--client=${values["overload-client"]}`,
+    ],
   },
 };
 
@@ -153,7 +192,7 @@ async function load(
     `${HERE}load.ts`,
     `--workload=${workload}`,
     `--url=ws://127.0.0.1:${server.port}`,
-    `--seconds=${SECONDS}`,
+    `--seconds=${CATALOGUE[workload].seconds ?? SECONDS}`,
     `--warmup=${WARMUP}`,
     `--pid=${server.pid}`,
     `--headers=${values.headers}`,
@@ -169,12 +208,22 @@ async function load(
 async function measure(name: string, workload: string) {
   const runs = workload === "idle"
     ? IDLE.map((n) => ({ n, extra: [`--connections=${n}`] }))
-    : [{ n: 0, extra: [] }];
+    : [{ n: 0, extra: CATALOGUE[workload].extra ?? [] }];
   const result: Record<string, number> = {};
   for (const { n, extra } of runs) {
     const server = await startServer(name);
     try {
-      const figures = await load(server, workload, extra);
+      const processes = CATALOGUE[workload].processes ?? 1;
+      const figures = processes === 1
+        ? await load(server, workload, extra)
+        : combine(
+          await Promise.all(
+            Array.from(
+              { length: processes },
+              () => load(server, workload, extra),
+            ),
+          ),
+        );
       if (workload === "idle") {
         result[`rssPerConnection${n}`] = figures.rssPerConnection / 1024;
         result[`oldRssPerConnection${n}`] = figures.oldRssPerConnection / 1024;
@@ -190,6 +239,17 @@ async function measure(name: string, workload: string) {
     }
   }
   return result;
+}
+
+// Side-by-side load generators: rates and load CPU add up; each measured
+// the server over nearly the same window, so its CPU is their mean.
+function combine(runs: Record<string, number>[]): Record<string, number> {
+  const sum = (key: string) => runs.reduce((total, run) => total + run[key], 0);
+  return {
+    connectionsPerSecond: sum("connectionsPerSecond"),
+    loadCpu: sum("loadCpu"),
+    serverCpu: sum("serverCpu") / runs.length,
+  };
 }
 
 function median(values: number[]): number {
@@ -238,6 +298,8 @@ function format(value: number, unit: string): string {
   if (unit === "ms") return `${value.toFixed(3)} ms`;
   if (unit === "KiB") return `${value.toFixed(2)} KiB`;
   if (unit === "µs") return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
+  if (unit === "%") return `${(value * 100).toFixed(1)} %`;
+  if (unit === "MiB") return `${(value / 2 ** 20).toFixed(0)} MiB`;
   return Math.round(value).toLocaleString("en-US");
 }
 
@@ -268,11 +330,11 @@ function report(workload: string): void {
         }%`
         : "";
       row.push(format(value, unit) + spread);
-      row.push(
-        raw === undefined
-          ? "-"
-          : `${(value / median(raw.map((run) => run[key]))).toFixed(2)}x`,
-      );
+      const rawValue = raw === undefined
+        ? 0
+        : median(raw.map((run) => run[key]));
+      // (A ratio to raw's 0 connections lost means nothing.)
+      row.push(rawValue === 0 ? "-" : `${(value / rawValue).toFixed(2)}x`);
     }
     const serverCpu = median(runs.map((run) => run.serverCpu ?? NaN));
     const loadCpu = median(runs.map((run) => run.loadCpu ?? NaN));
