@@ -34,6 +34,16 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/** Cuts `text` to at most `bytes` UTF-8 bytes, on a character boundary. */
+export function cutUtf8(text: string, bytes: number): string {
+  if (!utf8Exceeds(text, bytes)) return text;
+  const encoded = encoder.encode(text);
+  let end = bytes;
+  // Step back over continuation bytes (10xxxxxx) to a character start.
+  while (end > 0 && (encoded[end] & 0xc0) === 0x80) end--;
+  return strictDecoder.decode(encoded.subarray(0, end));
+}
+
 /**
  * Whether `text` takes more than `limit` UTF-8 bytes. Counts only when the
  * answer is not obvious from the UTF-16 length (each unit is 1 to 3 bytes).

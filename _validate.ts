@@ -1,7 +1,9 @@
 // Standard Schema results as validation issues, FastAPI's way: one issue per
 // schema issue, located under `loc` and then the issue's own path (array
 // indices stay numbers, as in FastAPI's `loc`). Shared by message bodies
-// (WebSocket.receiveJson) and handshake parameters (_dependencies.ts).
+// (WebSocket.receiveJson), handshake parameters (_dependencies.ts) and the
+// protocol's wire issues (_protocol_wire.ts, which the typed client runs in
+// browsers: nothing here may need more than web APIs).
 import {
   type ValidationIssue,
   WebSocketRequestValidationError,
@@ -11,10 +13,33 @@ import type {
   StandardSchemaV1Issue,
 } from "./_standard_schema.ts";
 
-/** Whether `decoder` is a Standard Schema rather than a converter. */
-export function isSchema(decoder: unknown): decoder is StandardSchemaV1 {
-  return typeof decoder === "object" && decoder !== null &&
-    "~standard" in decoder;
+/**
+ * Whether `value` is a Standard Schema (rather than a converter): an object,
+ * or a function as arktype's are, with a `~standard.validate` function.
+ */
+export function isSchema(value: unknown): value is StandardSchemaV1 {
+  if (
+    (typeof value !== "object" && typeof value !== "function") ||
+    value === null
+  ) return false;
+  const props = (value as { "~standard"?: { validate?: unknown } })[
+    "~standard"
+  ];
+  return typeof props === "object" && props !== null &&
+    typeof props.validate === "function";
+}
+
+/** Where an issue is: `loc`, then the issue's own path (keys as strings). */
+export function issuePath(
+  issue: StandardSchemaV1Issue,
+  loc: readonly (string | number)[],
+): (string | number)[] {
+  const path: (string | number)[] = [...loc];
+  for (const part of issue.path ?? []) {
+    const key = typeof part === "object" ? part.key : part;
+    path.push(typeof key === "number" ? key : String(key));
+  }
+  return path;
 }
 
 /** Appends the issues of a failed validation of `input` to `into`. */
@@ -25,12 +50,12 @@ export function pushIssues(
   input: unknown,
 ): void {
   for (const issue of issues) {
-    const path: (string | number)[] = [...loc];
-    for (const part of issue.path ?? []) {
-      const key = typeof part === "object" ? part.key : part;
-      path.push(typeof key === "number" ? key : String(key));
-    }
-    into.push({ loc: path, msg: issue.message, type: "value_error", input });
+    into.push({
+      loc: issuePath(issue, loc),
+      msg: issue.message,
+      type: "value_error",
+      input,
+    });
   }
 }
 

@@ -635,6 +635,8 @@ export class App extends Router {
       maxQueuedBytes: options.maxQueuedBytes ?? this.#maxQueuedBytes,
       idleTimeout: options.idleTimeout ?? this.#idleTimeout,
       sendHighWaterMark: this.#sendHighWaterMark,
+      protocol: options.protocol,
+      onInvalid: options.onInvalid,
       // (Not for the test client's in-memory requests: Deno has no notice
       // to explain for them.)
       logger: context.upgrade === undefined ? this.#logger : undefined,

@@ -30,6 +30,7 @@ export * from "./connection.ts";
 export * from "./errors.ts";
 export * from "./messages.ts";
 export * from "./params.ts";
+export * from "./protocol.ts";
 export * from "./route.ts";
 export * from "./routing.ts";
 export * from "./security.ts";

@@ -7,7 +7,9 @@
  */
 import type { WebSocket } from "./websocket.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
+import type { InvalidMessagePolicy, Protocol } from "./protocol.ts";
 import { checkDeclarations } from "./_dependencies.ts";
+import { checkProtocolOptions } from "./_protocol_session.ts";
 import { normaliseOrigins, type OriginPolicy } from "./_handshake.ts";
 import { checkLimits } from "./_limits.ts";
 import {
@@ -51,7 +53,13 @@ export type HandlerArgs = Record<string, unknown>;
  * assert.equal(app.routes[0].handler, greet);
  * ```
  */
-export type WebSocketHandler<A = HandlerArgs, W = WebSocket> = (
+// (The protocol defaults to `any` for the reason given at WebSocket.)
+export type WebSocketHandler<
+  A = HandlerArgs,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+  W = WebSocket<Q>,
+> = (
   ws: W,
   args: A,
 ) => void | Promise<void>;
@@ -62,6 +70,7 @@ export type WebSocketHandler<A = HandlerArgs, W = WebSocket> = (
  * one is expected).
  *
  * @typeParam T The route template.
+ * @typeParam Q The route's message protocol, if it has one.
  *
  * @example A handler written apart from its route
  * ```ts
@@ -79,8 +88,10 @@ export type WebSocketHandler<A = HandlerArgs, W = WebSocket> = (
  * assert.deepEqual(await ws.receiveJson(), { next: 42 });
  * ```
  */
-export type WebSocketOf<T extends string> = string extends T ? WebSocket
-  : WebSocket & { readonly pathParams: PathParamsOf<T> };
+// deno-lint-ignore no-explicit-any
+export type WebSocketOf<T extends string, Q extends Protocol = any> =
+  string extends T ? WebSocket<Q>
+    : WebSocket<Q> & { readonly pathParams: PathParamsOf<T> };
 
 /**
  * Handles one HTTP request: a `Response`, a string (sent as text/plain) or
@@ -153,9 +164,25 @@ export interface HttpRouteOptions<P extends Params = Params> {
  * assert.equal(app.urlPathFor("upload"), "/upload");
  * ```
  */
-export interface WebSocketRouteOptions<P extends Params = Params> {
+export interface WebSocketRouteOptions<
+  P extends Params = Params,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+> {
   /** A name for `urlPathFor()` and `urlFor()`. */
   name?: string;
+  /**
+   * The route's message protocol (from `defineProtocol()`): it types and
+   * validates `ws.messages()`, `ws.receiveMessage()` and `ws.emit()`.
+   * Without one, those methods throw. @default {undefined}
+   */
+  protocol?: Q;
+  /**
+   * What an invalid protocol message gets: `"error"` answers with an `error`
+   * message and goes on, `"close"` closes with 1007 (not JSON) or 1008.
+   * Needs `protocol`. @default {"error"}
+   */
+  onInvalid?: InvalidMessagePolicy;
   /** What the handler needs; it receives them, typed, as `args`. */
   params?: P;
   /** Dependencies run before the handler, for their effects. */
@@ -188,15 +215,19 @@ export interface WebSocketRouteOptions<P extends Params = Params> {
  * assert.equal(route.name, "room");
  * ```
  */
-export class WebSocketRoute<P extends Params = Params> {
+export class WebSocketRoute<
+  P extends Params = Params,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+> {
   /** The path template as written. */
   readonly path: string;
   /** The route name: the `name` option, else the handler's function name. */
   readonly name: string | undefined;
   /** The handler. */
-  readonly handler: WebSocketHandler<ArgsOf<P>>;
+  readonly handler: WebSocketHandler<ArgsOf<P>, Q>;
   /** The route's options. */
-  readonly options: WebSocketRouteOptions<P>;
+  readonly options: WebSocketRouteOptions<P, Q>;
   /** Dependencies run before the handler: app, include, router, then route level. */
   readonly dependencies: readonly Dependency[];
   /**
@@ -224,11 +255,12 @@ export class WebSocketRoute<P extends Params = Params> {
    */
   constructor(
     path: RoutePath,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>>,
+    options: WebSocketRouteOptions<P, Q>,
+    handler: WebSocketHandler<ArgsOf<P>, Q>,
   ) {
     assertHandler(handler, path);
     const compiled = compilePath(path);
+    checkProtocolOptions(compiled.template, options);
     this[COMPILED] = compiled;
     this[SOURCE] = path;
     this.path = compiled.template;

@@ -10,6 +10,7 @@
  */
 import { NoMatchFound } from "./errors.ts";
 import type { ArgsOf, Dependency, Params } from "./params.ts";
+import type { Protocol } from "./protocol.ts";
 import {
   type HttpHandler,
   HttpRoute,
@@ -620,7 +621,8 @@ export class Router {
    */
   websocket<T extends string>(
     path: T | URLPattern,
-    handler: WebSocketHandler<ArgsOf<Params>, WebSocketOf<T>>,
+    // deno-lint-ignore no-explicit-any
+    handler: WebSocketHandler<ArgsOf<Params>, any, WebSocketOf<T>>,
   ): this;
   /**
    * Registers a WebSocket route with options.
@@ -632,17 +634,22 @@ export class Router {
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  websocket<T extends string, P extends Params = NoParams>(
+  websocket<
+    T extends string,
+    P extends Params = NoParams,
+    // deno-lint-ignore no-explicit-any
+    Q extends Protocol = any,
+  >(
     path: T | URLPattern,
-    options: WebSocketRouteOptions<P>,
-    handler: WebSocketHandler<ArgsOf<P>, WebSocketOf<T>>,
+    options: WebSocketRouteOptions<P, Q>,
+    handler: WebSocketHandler<ArgsOf<P>, Q, WebSocketOf<T, Q>>,
   ): this;
   websocket(
     path: RoutePath,
     optionsOrHandler:
       | WebSocketRouteOptions
-      | WebSocketHandler<never, never>,
-    maybeHandler?: WebSocketHandler<never, never>,
+      | WebSocketHandler<never, never, never>,
+    maybeHandler?: WebSocketHandler<never, never, never>,
   ): this {
     const [options, handler]: [WebSocketRouteOptions, WebSocketHandler] =
       typeof optionsOrHandler === "function"

@@ -37,6 +37,7 @@ import {
 } from "./_socket_pair.ts";
 import { assertCloseFrame } from "./_close.ts";
 import { encoder, strictDecoder } from "./_utf8.ts";
+import { testWebSocketClass } from "./_test_websocket.ts";
 
 export { PairedSocket } from "./_socket_pair.ts";
 
@@ -267,6 +268,16 @@ export class WebSocketTestSession implements AsyncDisposable {
   }
 
   /**
+   * Receives the next message, text or binary.
+   *
+   * @returns The text, or the bytes.
+   * @throws {WebSocketDisconnect} If the server has closed.
+   */
+  receiveData(): Promise<string | Uint8Array> {
+    return this.#receive();
+  }
+
+  /**
    * Receives a text message.
    *
    * @returns The text.
@@ -481,6 +492,7 @@ export class TestClient {
   #raise: boolean;
   #base: URL;
   #client: { hostname: string; port: number };
+  #WebSocket: typeof WebSocket | undefined;
 
   /**
    * Creates a client for `app`: an `App`, or any app-like object whose
@@ -526,6 +538,37 @@ export class TestClient {
       );
     }
     return response;
+  }
+
+  /**
+   * A WHATWG-`WebSocket`-compatible constructor whose sockets connect to
+   * the app in memory (the URL's host is ignored; path and query route).
+   * Code written for the browser's `WebSocket`, such as the typed client's
+   * `connect(protocol, url, { WebSocket: client.WebSocket })`, runs on it
+   * unchanged. A refused handshake shows as an `error` event and a close
+   * with 1006, as in a browser.
+   *
+   * @example The browser API, in memory
+   * ```ts
+   * import { App } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new App();
+   * app.websocket("/ws", async (ws) => {
+   *   await ws.accept();
+   *   await ws.sendText(await ws.receiveText());
+   * });
+   * const socket = new (new TestClient(app).WebSocket)("ws://testserver/ws");
+   * socket.onopen = () => socket.send("echo");
+   * const { data } = await new Promise<MessageEvent>((resolve) => socket.onmessage = resolve);
+   * assert.equal(data, "echo");
+   * socket.close();
+   * await new Promise((resolve) => socket.onclose = resolve);
+   * ```
+   */
+  get WebSocket(): typeof WebSocket {
+    return this.#WebSocket ??= testWebSocketClass(this);
   }
 
   #url(path: string | URL): URL {

@@ -107,3 +107,12 @@ for (const server of ["raw", "wsapi", "hono"]) {
     });
   });
 }
+
+Deno.test("bench: the wsapi server runs the protocol workload on both routes", async () => {
+  await withServer("wsapi", async (port, pid) => {
+    const figures = await load(port, pid, "protocol");
+    assert.ok(figures.jsonMessagesPerSecond > 0);
+    assert.ok(figures.protocolMessagesPerSecond > 0);
+    assert.ok(figures.protocolRatio > 0);
+  });
+});

@@ -1,7 +1,8 @@
 // The chat example on each backend, run as users run it: `deno serve`
 // processes, real sockets.
 import assert from "node:assert/strict";
-import { ChatClient, serve } from "./_serve.ts";
+import { serve } from "./_serve.ts";
+import { Member } from "./_chat_member.ts";
 import { startRedis } from "./_redis.ts";
 
 const CHAT = "examples/chat/main.ts";
@@ -22,24 +23,20 @@ Deno.test("Chat: two server processes sharing one Redis carry each other's messa
   ]);
   try {
     assert.notEqual(servers[0].port, servers[1].port);
-    const alice = await ChatClient.open(servers[0].port, "/ws/1");
-    const bob = await ChatClient.open(servers[1].port, "/ws/2");
+    const alice = await Member.join(url(servers[0].port), "Alice");
+    const bob = await Member.join(url(servers[1].port), "Bob");
     // A message published before both have subscribed could be missed:
     // repeat the greeting until the other side hears it.
-    for (
-      let i = 0;
-      !bob.messages.includes("Client #1 says: hello") && i < 50;
-      i++
-    ) {
-      alice.send("hello");
+    for (let i = 0; !bob.lines.includes("Alice: hello") && i < 50; i++) {
+      await alice.say("hello");
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    await bob.expect("Client #1 says: hello");
-    await alice.expect("You wrote: hello");
-    bob.send("hi alice");
-    await alice.expect("Client #2 says: hi alice");
+    await bob.expect("Alice: hello");
+    await alice.expect("Alice: hello");
+    await bob.say("hi alice");
+    await alice.expect("Bob: hi alice");
     await bob.close();
-    await alice.expect("Client #2 left the chat");
+    await alice.expect("Bob left");
     await alice.close();
   } finally {
     for (const server of servers) await server.stop();
@@ -47,9 +44,11 @@ Deno.test("Chat: two server processes sharing one Redis carry each other's messa
   }
 });
 
+const url = (port: number) => `ws://127.0.0.1:${port}`;
+
 interface Placement {
   server: Awaited<ReturnType<typeof serve>>;
-  sockets: ChatClient[];
+  sockets: Member[];
   /** Client id → isolate. */
   isolateOf: Map<string, string>;
 }
@@ -65,12 +64,12 @@ async function parallelChat(
     flags: [...ENV_FLAGS, "--parallel"],
     env: { BROADCAST: backend, DENO_JOBS: "2" },
   });
-  const sockets: ChatClient[] = [];
+  const sockets: Member[] = [];
   let isolateOf = new Map<string, string>();
   while (sockets.length < 32) {
     for (let i = 0; i < 4; i++) {
       sockets.push(
-        await ChatClient.open(server.port, `/ws/${100 + sockets.length}`),
+        await Member.join(url(server.port), String(100 + sockets.length)),
       );
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -115,14 +114,14 @@ Deno.test("Chat under deno serve --parallel: the BroadcastChannel backend reache
       2,
       "the clients are on both isolates",
     );
-    sockets[0].send("to everyone");
+    await sockets[0].say("to everyone");
     await Promise.all(
-      sockets.map((socket) => socket.expect("Client #100 says: to everyone")),
+      sockets.map((socket) => socket.expect("100: to everyone")),
     );
     await sockets[leaver].close();
     await Promise.all(
       sockets.slice(0, leaver).map((socket) =>
-        socket.expect(`Client #${100 + leaver} left the chat`)
+        socket.expect(`${100 + leaver} left`)
       ),
     );
   } finally {
@@ -139,14 +138,14 @@ Deno.test("Chat under deno serve --parallel: the memory backend reaches only the
       2,
       "the clients are on both isolates",
     );
-    sockets[0].send("to everyone");
-    await sockets[0].expect("Client #100 says: to everyone");
+    await sockets[0].say("to everyone");
+    await sockets[0].expect("100: to everyone");
     await new Promise((resolve) => setTimeout(resolve, 300));
     const sender = isolateOf.get("100");
     sockets.forEach((socket, i) => {
       const sameIsolate = isolateOf.get(String(100 + i)) === sender;
       assert.equal(
-        socket.messages.includes("Client #100 says: to everyone"),
+        socket.lines.includes("100: to everyone"),
         sameIsolate,
         `client ${100 + i}`,
       );

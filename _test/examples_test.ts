@@ -4,6 +4,7 @@ import { WebSocketDisconnect } from "../mod.ts";
 import { TestClient } from "../testing.ts";
 import echo from "../examples/echo/main.ts";
 import chat from "../examples/chat/main.ts";
+import { Member } from "./_chat_member.ts";
 import dependencies from "../examples/dependencies/main.ts";
 
 Deno.test("examples/echo serves the page and echoes messages", async () => {
@@ -21,20 +22,64 @@ Deno.test("examples/echo serves the page and echoes messages", async () => {
   assert.equal(await ws.receiveText(), "Message text was: again");
 });
 
-Deno.test("examples/chat broadcasts messages and departures", async () => {
+Deno.test("examples/chat: names, join and leave notices, each message once", async () => {
   const client = new TestClient(chat);
-  assert.match(await (await client.get("/")).text(), /Your ID/);
-  const a = await client.websocketConnect("/ws/1234");
-  const b = await client.websocketConnect("/ws/5678");
-  await a.sendText("Hello everyone");
-  assert.equal(await a.receiveText(), "You wrote: Hello everyone");
-  assert.equal(await a.receiveText(), "Client #1234 says: Hello everyone");
-  assert.equal(await b.receiveText(), "Client #1234 says: Hello everyone");
-  await b.close();
-  assert.equal(await a.receiveText(), "Client #5678 left the chat");
-  await a.close();
-  const bad = await client.websocketConnect("/ws/not-a-number").catch((e) => e);
+  const page = await (await client.get("/")).text();
+  assert.match(page, /<script type="module" src="\/chat.js">/);
+  const script = await client.get("/chat.js");
+  assert.equal(
+    script.headers.get("content-type"),
+    "text/javascript; charset=utf-8",
+  );
+  assert.ok((await script.text()).length > 1000);
+  const alice = await Member.join("ws://testserver", "Alice", client.WebSocket);
+  await alice.expect("Alice joined");
+  const bob = await Member.join("ws://testserver", "Bob", client.WebSocket);
+  await alice.expect("Bob joined");
+  await alice.say("Hello everyone");
+  await bob.expect("Alice: Hello everyone");
+  await alice.expect("Alice: Hello everyone");
+  await bob.close();
+  await alice.expect("Bob left");
+  assert.deepEqual(alice.lines, [
+    "Alice joined",
+    "Bob joined",
+    "Alice: Hello everyone",
+    "Bob left",
+  ]);
+  await alice.close();
+  const bad = await client.websocketConnect("/ws?name=%3Cscript%3E").catch((
+    e,
+  ) => e);
   assert.ok(bad instanceof WebSocketDisconnect);
+  assert.equal(bad.code, 1008);
+});
+
+Deno.test("examples/chat: the committed page bundle is what deno task bundle makes of page.ts", async () => {
+  const out = await Deno.makeTempFile({ suffix: ".js" });
+  try {
+    const bundle = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "bundle",
+        "--platform=browser",
+        "--minify",
+        "-o",
+        out,
+        "examples/chat/page.ts",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(bundle.success, new TextDecoder().decode(bundle.stderr));
+    // (Not assert.equal: a diff of two minified bundles helps nobody.)
+    assert.ok(
+      await Deno.readTextFile("examples/chat/static/chat.js") ===
+        await Deno.readTextFile(out),
+      "examples/chat/static/chat.js is stale: run deno task bundle",
+    );
+  } finally {
+    await Deno.remove(out);
+  }
 });
 
 Deno.test("examples/dependencies: a session cookie", async () => {

@@ -6,7 +6,8 @@ import {
   WebSocketException,
   WebSocketRequestValidationError,
 } from "../mod.ts";
-import { utf8Exceeds, utf8Length } from "../_utf8.ts";
+import { cutUtf8, utf8Exceeds, utf8Length } from "../_utf8.ts";
+import { isSchema, issuePath } from "../_validate.ts";
 import { assertCloseFrame, isSendableCloseCode } from "../_close.ts";
 import { parseCookies } from "../_cookies.ts";
 import { packHeaders, requestHeaders, unpackHeaders } from "../_headers.ts";
@@ -181,4 +182,41 @@ Deno.test("packHeaders() makes one string; unpackHeaders() a new Headers from it
   assert.equal(packed, "a\n1\nb\n2, ");
   assert.deepEqual([...unpackHeaders(packed)], [["a", "1"], ["b", "2, "]]);
   assert.deepEqual([...unpackHeaders(packHeaders(new Headers()))], []);
+});
+
+Deno.test("cutUtf8() cuts to a byte budget on a character boundary", () => {
+  assert.equal(cutUtf8("hello", 5), "hello");
+  assert.equal(cutUtf8("hello", 3), "hel");
+  // "é" is 2 bytes, "😀" 4: never half a character.
+  assert.equal(cutUtf8("aé", 2), "a");
+  assert.equal(cutUtf8("a😀b", 4), "a");
+  assert.equal(cutUtf8("a😀b", 5), "a😀");
+  assert.ok(
+    new TextEncoder().encode(cutUtf8("é".repeat(100), 123)).length <= 123,
+  );
+});
+
+Deno.test("isSchema() takes Standard Schema objects and functions (arktype), not converters", () => {
+  const validate = (value: unknown) => ({ value });
+  assert.ok(isSchema({ "~standard": { version: 1, vendor: "x", validate } }));
+  const callable = Object.assign(() => {}, {
+    "~standard": { version: 1, vendor: "x", validate },
+  });
+  assert.ok(isSchema(callable));
+  assert.ok(!isSchema({ "~standard": {} }));
+  assert.ok(!isSchema({ type: "int", multiple: false, parse: String }));
+  assert.ok(!isSchema(null));
+});
+
+Deno.test("issuePath() puts an issue's own path after the location, keys as strings", () => {
+  assert.deepEqual(
+    issuePath({ message: "bad", path: [0, { key: "text" }, Symbol.for("s")] }, [
+      "data",
+    ]),
+    ["data", 0, "text", "Symbol(s)"],
+  );
+  assert.deepEqual(issuePath({ message: "bad" }, ["query", "q"]), [
+    "query",
+    "q",
+  ]);
 });

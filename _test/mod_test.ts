@@ -17,6 +17,7 @@ Deno.test("mod.ts exports exactly the public API", () => {
     "NoMatchFound",
     "Param",
     "Path",
+    "ProtocolError",
     "Query",
     "RequestValidationError",
     "Router",
@@ -33,6 +34,7 @@ Deno.test("mod.ts exports exactly the public API", () => {
     "apiKeyQuery",
     "bearerFromSubprotocol",
     "bool",
+    "defineProtocol",
     "float",
     "httpBearer",
     "int",
@@ -61,4 +63,30 @@ Deno.test("broadcast.ts and broadcast_redis.ts export exactly their API", async 
     "MemoryBackend",
   ]);
   assert.deepEqual(Object.keys(redis).sort(), ["RedisBackend"]);
+});
+
+Deno.test("client.ts exports exactly the typed client API, and imports nothing of the server", async () => {
+  const client = await import("../client.ts");
+  assert.deepEqual(Object.keys(client).sort(), [
+    "ProtocolError",
+    "WebSocketDisconnect",
+    "connect",
+  ]);
+  // It must run in a browser: its module graph holds no server code.
+  const graph = new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "client.ts"],
+    stdout: "piped",
+  });
+  const { stdout } = await graph.output();
+  const modules: { specifier: string }[] =
+    JSON.parse(new TextDecoder().decode(stdout)).modules;
+  const files = modules.map((m) => m.specifier.split("/").pop()).sort();
+  assert.deepEqual(files, [
+    "_protocol_wire.ts",
+    "_standard_schema.ts",
+    "_validate.ts",
+    "client.ts",
+    "errors.ts",
+    "protocol.ts",
+  ]);
 });

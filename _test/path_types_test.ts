@@ -2,7 +2,15 @@
 // `deno test` type-checks this file, and every `@ts-expect-error` must be
 // needed. The runtime test proves the types match what handlers receive.
 import assert from "node:assert/strict";
-import { App, Path, Query, Router, type WebSocket } from "../mod.ts";
+import { z } from "zod";
+import {
+  App,
+  defineProtocol,
+  Path,
+  Query,
+  Router,
+  type WebSocket,
+} from "../mod.ts";
 import { TestClient } from "../testing.ts";
 import type { PathParamsOf } from "../_path_types.ts";
 
@@ -75,6 +83,26 @@ new Router().websocket("/r/{n:int}", (ws) => {
   void n;
 });
 
+// With a protocol too: the path params and the messages are both typed.
+const echo = defineProtocol({
+  receives: { say: z.object({ text: z.string() }) },
+  sends: {
+    said: z.object({ room: z.string(), n: z.number(), text: z.string() }),
+  },
+});
+app.websocket("/echo/{room}/{n:int}", { protocol: echo }, async (ws) => {
+  await ws.accept();
+  const n: number = ws.pathParams.n;
+  // @ts-expect-error: a bare {room} is a string
+  const room: number = ws.pathParams.room;
+  for await (const m of ws.messages()) {
+    await ws.emit("said", { room: ws.pathParams.room, n, text: m.data.text });
+    // @ts-expect-error: "sad" is not in the protocol's sends
+    await ws.emit("sad", {}).catch(() => {});
+  }
+  void room;
+});
+
 Deno.test("Path params typed from the template are what the handler receives", async () => {
   const app = new App();
   app.websocket("/t/{id:int}/{x:float}/{name}/{rest:path}", {
@@ -101,5 +129,25 @@ Deno.test("Path params typed from the template are what the handler receives", a
     rest: "a/b.txt",
     raw: "40",
     types: ["number", "number"],
+  });
+});
+
+Deno.test("A protocol route types both its path params and its messages", async () => {
+  const app = new App();
+  app.websocket("/echo/{room}/{n:int}", { protocol: echo }, async (ws) => {
+    await ws.accept();
+    for await (const m of ws.messages()) {
+      await ws.emit("said", {
+        room: ws.pathParams.room,
+        n: ws.pathParams.n + 1,
+        text: m.data.text,
+      });
+    }
+  });
+  await using ws = await new TestClient(app).websocketConnect("/echo/a/41");
+  await ws.sendJson({ type: "say", data: { text: "hi" } });
+  assert.deepEqual(await ws.receiveJson(), {
+    type: "said",
+    data: { room: "a", n: 42, text: "hi" },
   });
 });

@@ -398,6 +398,48 @@ async function broadcast() {
   return result;
 }
 
+/**
+ * (G) The echo of (A) with a protocol message, `{"type":"say","data":…}`,
+ * on the server's hand-written JSON route, then on its protocol route: the
+ * server's CPU per message on each.
+ */
+async function protocol() {
+  const payload = JSON.stringify({
+    type: "say",
+    data: { text: "x".repeat(32) },
+  });
+  const result: Record<string, number> = {};
+  let loadCpu = 0;
+  for (const [name, path] of [["json", "/json"], ["protocol", "/protocol"]]) {
+    const sockets = await Promise.all(
+      Array.from({ length: 50 }, () => open(path)),
+    );
+    let received = 0;
+    for (const socket of sockets) {
+      socket.onmessage = () => {
+        received++;
+        socket.send(payload);
+      };
+      for (let i = 0; i < 10; i++) socket.send(payload);
+    }
+    await sleep(WARMUP * 1000);
+    const figures = await window(async () => {
+      const from = received;
+      await sleep(SECONDS * 1000);
+      return { rate: (received - from) / SECONDS };
+    });
+    for (const socket of sockets) socket.onmessage = null;
+    await closeAll(sockets);
+    result[`${name}MessagesPerSecond`] = figures.rate;
+    result[`${name}CpuPerMessage`] = (figures.serverCpu ?? NaN) * 1e6 /
+      figures.rate;
+    loadCpu = Math.max(loadCpu, figures.loadCpu);
+  }
+  result.protocolRatio = result.protocolCpuPerMessage /
+    result.jsonCpuPerMessage;
+  return { ...result, loadCpu };
+}
+
 // The server's peak RSS so far (VmHWM), in bytes, from /proc (Linux only).
 async function peakRss(pid: number): Promise<number | undefined> {
   const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] })
@@ -597,6 +639,7 @@ class RawMember {
 
 const workloads: Record<string, () => Promise<object>> = {
   echo,
+  protocol,
   latency,
   connect,
   idle,

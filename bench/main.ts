@@ -23,7 +23,7 @@ const { values } = parseArgs({
     servers: { type: "string", default: "raw,wsapi,hono" },
     workloads: {
       type: "string",
-      default: "echo,latency,connect,idle,broadcast",
+      default: "echo,latency,connect,idle,broadcast,protocol",
     },
     rounds: { type: "string" },
     seconds: { type: "string" },
@@ -62,6 +62,8 @@ interface Workload {
    * limit.
    */
   cost?: [rate: string, key: string];
+  /** Only these servers have what it measures. */
+  servers?: string[];
 }
 
 const IDLE = FULL ? [5000, 10000] : [5000];
@@ -138,6 +140,17 @@ const CATALOGUE: Record<string, Workload> = {
       `--rate=${values.rate}`,
       `--client=${values["overload-client"]}`,
     ],
+  },
+  protocol: {
+    title:
+      "(G) protocol echo (say -> said, zod) vs receiveJson/sendJson by hand, same validation; target: at most 1.3x",
+    figures: [
+      ["jsonCpuPerMessage", "hand-written CPU/msg", "µs", false],
+      ["protocolCpuPerMessage", "protocol CPU/msg", "µs", false],
+      ["protocolRatio", "protocol/hand-written", "x", false],
+    ],
+    rounds: ROUNDS,
+    servers: ["wsapi"],
   },
 };
 
@@ -278,12 +291,13 @@ const started = Date.now();
 const results: Record<string, Record<string, Record<string, number>[]>> = {};
 for (const workload of WORKLOADS) {
   results[workload] = {};
-  for (const name of SERVERS) results[workload][name] = [];
   const { rounds } = CATALOGUE[workload];
+  const servers = serversOf(workload);
+  for (const name of servers) results[workload][name] = [];
   for (let round = 0; round < rounds; round++) {
     // Each round starts with the next server, so none is always first.
-    for (let i = 0; i < SERVERS.length; i++) {
-      const name = SERVERS[(round + i) % SERVERS.length];
+    for (let i = 0; i < servers.length; i++) {
+      const name = servers[(round + i) % servers.length];
       results[workload][name].push(await measure(name, workload));
     }
   }
@@ -294,7 +308,15 @@ if (values.json !== undefined) {
   await Deno.writeTextFile(values.json, JSON.stringify(results, null, 2));
 }
 
+function serversOf(workload: string): string[] {
+  const only = CATALOGUE[workload].servers;
+  return only === undefined
+    ? SERVERS
+    : SERVERS.filter((name) => only.includes(name));
+}
+
 function format(value: number, unit: string): string {
+  if (unit === "x") return `${value.toFixed(2)}x`;
   if (unit === "ms") return `${value.toFixed(3)} ms`;
   if (unit === "KiB") return `${value.toFixed(2)} KiB`;
   if (unit === "µs") return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
@@ -315,7 +337,7 @@ function report(workload: string): void {
     "load CPU",
   ]];
   const raw = results[workload].raw;
-  for (const name of SERVERS) {
+  for (const name of serversOf(workload)) {
     const runs = results[workload][name];
     const row = [name];
     for (const [key, , unit] of figures) {
