@@ -134,6 +134,13 @@ export interface WebSocketInit extends HTTPConnectionInit {
   protocol?: Protocol;
   /** What an invalid protocol message gets. @default {"error"} */
   onInvalid?: InvalidMessagePolicy;
+  /**
+   * Where the connection's warnings go: the App passes its logger for a
+   * request Deno serves (once per process, it says why Deno may print a
+   * notice about its legacy `request.signal` behaviour).
+   * @default {undefined} (no warnings)
+   */
+  logger?: { warn(...data: unknown[]): void };
 }
 
 // Headers the handshake itself sets; an application must not override them.
@@ -308,8 +315,9 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   }
 
   #watchClient(): void {
-    if (this.#init === null) return;
-    watchClientLeaving(this.#init.request, (already) => {
+    const init = this.#init;
+    if (init === null) return;
+    watchClientLeaving(init.request, (already) => {
       // An abort once the handshake is being answered is Deno's own.
       if (this.#init === null) return;
       // Answer at once (nobody will read it) so the server is not left
@@ -318,7 +326,7 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
         this.#respond({ response: new Response(null, { status: 499 }) });
       }
       this.#driver.end(1006, "");
-    });
+    }, init.logger);
   }
 
   static #watchClients(): void {
