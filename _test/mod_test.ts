@@ -61,8 +61,12 @@ Deno.test("broadcast.ts and broadcast_redis.ts export exactly their API", async 
     "Broadcast",
     "BroadcastChannelBackend",
     "MemoryBackend",
+    "Presence",
   ]);
-  assert.deepEqual(Object.keys(redis).sort(), ["RedisBackend"]);
+  assert.deepEqual(Object.keys(redis).sort(), [
+    "RedisBackend",
+    "RedisStreamBackend",
+  ]);
 });
 
 Deno.test("asyncapi.ts exports exactly the docs API", async () => {
