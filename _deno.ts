@@ -28,19 +28,61 @@ export function clientOf(
   return { hostname: addr.hostname, port: addr.port };
 }
 
+// What wsapi prints, once per process, just before it first reads a served
+// request's signal: Deno 2.9.6 then prints, as it answers that request, a
+// notice about its legacy `request.signal` behaviour that reads like a bug in
+// the user's code. The line says whose it is. (Not by replacing console.warn
+// to hold Deno's notice back: that global is the user's, and so would be the
+// warnings it swallowed.)
+const EXPLANATION =
+  "wsapi reads request.signal to notice a WebSocket client that leaves while a dependency is still running; Deno may follow with a one-time notice about its legacy request.signal behaviour: it is harmless here. Run with --unstable-no-legacy-abort to silence it (this also opts into Deno's new request.signal behaviour)";
+const FLAG = "--unstable-no-legacy-abort";
+
+let explained = false;
+
+// Whether this process runs with --unstable-no-legacy-abort, when it can be
+// told for certain: Deno.args holds only the script's arguments and no API
+// says, so only the process's command line shows it, which Deno lets a
+// program read with all permissions only, and only on Linux. (Set in
+// deno.json's "unstable" list, it is not seen.) Asked first, so that reading
+// never prompts.
+function runsWithoutLegacyAbort(): boolean {
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  const path = "/proc/self/cmdline";
+  try {
+    if (
+      deno?.permissions.querySync({ name: "read", path }).state !== "granted"
+    ) {
+      return false;
+    }
+    const argv = deno.readTextFileSync(path).split("\0").slice(1, -1);
+    // The flag counts before the script, not among the script's arguments.
+    return argv.slice(0, argv.length - deno.args.length).includes(FLAG);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Calls `left` when Deno aborts `request.signal`: at once (`already` true)
  * if it has, else when it does. Deno also aborts the signal inside
  * upgradeWebSocket and, by its legacy behaviour, once a response was
  * delivered: only an abort before the handshake is being answered means the
- * client left, which `left` checks. (Listening makes Deno print a one-time
- * notice about that legacy behaviour; --unstable-no-legacy-abort ends both,
- * and this works either way.)
+ * client left, which `left` checks. Reading the signal makes Deno print a
+ * one-time notice about that legacy behaviour; before the first read in a
+ * process, `logger` (the App's, for a request Deno serves) is told why, unless
+ * the process surely runs with --unstable-no-legacy-abort, which ends both
+ * (this works either way).
  */
 export function watchClientLeaving(
   request: Request,
   left: (already: boolean) => void,
+  logger?: { warn(...data: unknown[]): void },
 ): void {
+  if (!explained && logger !== undefined) {
+    explained = true;
+    if (!runsWithoutLegacyAbort()) logger.warn(EXPLANATION);
+  }
   const signal = request.signal;
   if (signal.aborted) {
     left(true);

@@ -84,7 +84,8 @@ function kebab(key: string): string {
 
 const HEADER_NAMES = new Map<string, string>();
 
-function headerName(key: string): string {
+// The header a camelCase key reads; the docs generator names it the same way.
+export function headerName(key: string): string {
   let name = HEADER_NAMES.get(key);
   if (name === undefined) {
     name = kebab(key);

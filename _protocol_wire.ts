@@ -179,3 +179,127 @@ export function encodeError(id: WireId | undefined, error: WireError): string {
 function jsonOf(data: unknown): string {
   return JSON.stringify(data) ?? "null";
 }
+
+// Resuming broadcasts. On a protocol route, a message a `Broadcast` delivers
+// carries its channel and, with a backend that keeps history, its position:
+// `{"type", "data", "channel", "epoch", "offset"}`. The typed client keeps the
+// last position per channel and, when it reconnects, sends them in the query
+// parameter below, which the server reads as `ws.resume`.
+
+/** The query parameter of a reconnection that says where to resume. */
+export const RESUME_PARAM = "wsapi-resume";
+
+/**
+ * The last position the client received on one channel (the shape of a
+ * broadcast `StreamPosition`, so it passes as `since`).
+ *
+ * @example One channel's position
+ * ```ts
+ * import type { ResumePosition } from "@wsapi/wsapi";
+ * import assert from "node:assert/strict";
+ *
+ * const last: ResumePosition = { epoch: "e1", offset: 7 };
+ * assert.equal(last.offset, 7);
+ * ```
+ */
+export interface ResumePosition {
+  /** The history's epoch. */
+  readonly epoch: string;
+  /** The offset of the last message received. */
+  readonly offset: number;
+}
+
+/**
+ * What `ws.resume` holds: the client's last position per channel.
+ *
+ * @example Reading the entry of a channel
+ * ```ts
+ * import type { ResumePositions } from "@wsapi/wsapi";
+ * import assert from "node:assert/strict";
+ *
+ * const resume: ResumePositions = { room: { epoch: "e1", offset: 7 } };
+ * assert.deepEqual(resume["room"], { epoch: "e1", offset: 7 });
+ * assert.equal(resume["elsewhere"], undefined);
+ * ```
+ */
+export type ResumePositions = Readonly<Record<string, ResumePosition>>;
+
+function isPosition(value: unknown): value is ResumePosition {
+  const position = value as ResumePosition | null;
+  return typeof position === "object" && position !== null &&
+    typeof position.epoch === "string" &&
+    Number.isSafeInteger(position.offset) && position.offset >= 0;
+}
+
+/**
+ * A broadcast envelope's channel and position, when the frame has them
+ * (the client ignores any other member it does not know).
+ */
+export function framePosition(
+  frame: Frame,
+): { channel: string; position: ResumePosition } | undefined {
+  const { channel, epoch, offset } = frame;
+  if (typeof channel !== "string") return undefined;
+  const position = { epoch, offset };
+  return isPosition(position) ? { channel, position } : undefined;
+}
+
+/** `url` with the resume parameter for `positions` (none: `url` itself). */
+export function resumeUrl(
+  url: string,
+  positions: ReadonlyMap<string, ResumePosition>,
+): string {
+  if (positions.size === 0) return url;
+  // Appended as text: the URL may be one the WebSocket constructor resolves
+  // (relative, in a browser) that `new URL()` alone would reject.
+  const value = encodeURIComponent(
+    JSON.stringify(Object.fromEntries(positions)),
+  );
+  return `${url}${url.includes("?") ? "&" : "?"}${RESUME_PARAM}=${value}`;
+}
+
+/**
+ * Reads the resume parameter: the well-formed entries, frozen; undefined
+ * when it is absent or not a JSON object (a first connection, or another
+ * client). Never throws: the value comes from the network.
+ */
+export function parseResume(text: string | null): ResumePositions | undefined {
+  if (text === null) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return undefined;
+  }
+  // fromEntries defines own properties: a channel named "__proto__" stays
+  // a channel.
+  return Object.freeze(Object.fromEntries(
+    Object.entries(value).filter(([, position]) => isPosition(position))
+      .map((
+        [channel, { epoch, offset }],
+      ) => [channel, Object.freeze({ epoch, offset })]),
+  ));
+}
+
+/**
+ * A published JSON object (`{"type", "data"}`) with the envelope members
+ * added: its channel and, when known, its position. Text that is not a
+ * non-empty JSON object is returned as it is. One concatenation, no parse:
+ * it runs once per published message.
+ */
+export function envelopeText(
+  text: string,
+  channel: string,
+  position: ResumePosition | undefined,
+): string {
+  // JSON.stringify's output: an object starts with "{" and ends with "}";
+  // "{}" has no member to put a comma after.
+  if (text.charCodeAt(0) !== 0x7b || text.length < 3) return text;
+  const where = position === undefined
+    ? ""
+    : `,"epoch":${JSON.stringify(position.epoch)},"offset":${position.offset}`;
+  return `${text.slice(0, -1)},"channel":${JSON.stringify(channel)}${where}}`;
+}

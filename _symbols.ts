@@ -21,6 +21,8 @@ export const SETTLED: unique symbol = Symbol("wsapi.settled");
 export const OPENING: unique symbol = Symbol("wsapi.opening");
 /** Whether accept() has upgraded the connection. */
 export const ACCEPTED: unique symbol = Symbol("wsapi.accepted");
+/** Whether the route has a message protocol (broadcast adds its envelope). */
+export const ON_PROTOCOL: unique symbol = Symbol("wsapi.onProtocol");
 /** Makes `accept()` without a subprotocol choose an offered one. */
 export const PREFER_SUBPROTOCOL: unique symbol = Symbol(
   "wsapi.preferSubprotocol",

@@ -12,6 +12,7 @@ import { WebSocketState } from "./messages.ts";
 import type { UpgradeFunction } from "./upgrade.ts";
 import { WebSocket } from "./websocket.ts";
 import type { DispatchContext } from "./_dispatch.ts";
+import { TestServeInfo } from "./_test_serve_info.ts";
 import { assertCloseFrame } from "./_close.ts";
 import { DISPATCH, END } from "./_symbols.ts";
 import {
@@ -408,8 +409,12 @@ export class App extends Router {
     };
     this.#logContext = { host: this.#host };
     this.#ops = new Operations(this, options, this.#host);
+    // The test client serving an app that delegates to this one (Hono's
+    // `wsapi.fetch(c.req.raw, c.env)`) passes its context in `info`.
     this.fetch = (request, info) =>
-      this.#handle(request, { client: clientOf(info), info });
+      info instanceof TestServeInfo
+        ? this.#handle(request, info.take())
+        : this.#handle(request, { client: clientOf(info), info });
   }
 
   /**
@@ -841,6 +846,9 @@ export class App extends Router {
       sendHighWaterMark: this.#sendHighWaterMark,
       protocol: options.protocol,
       onInvalid: options.onInvalid,
+      // (Not for the test client's in-memory requests: Deno has no notice
+      // to explain for them.)
+      logger: context.upgrade === undefined ? this.#logger : undefined,
       respond: (handshake) => {
         const close = handshake.close;
         if (close !== undefined) {

@@ -48,8 +48,11 @@ import {
   encodeRequest,
   ERROR_CODE,
   type Frame,
+  framePosition,
   InvalidFrame,
   parseFrame,
+  type ResumePosition,
+  resumeUrl,
   runSchema,
   type WireId,
   wireIssues,
@@ -173,7 +176,15 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Subprotocols to offer. @default {[]} */
   protocols?: string | string[];
-  /** Reconnect after a loss; without it, a loss closes the client. @default {undefined} */
+  /**
+   * Reconnect after a loss; without it, a loss closes the client. A
+   * reconnection sends back the last broadcast position received per
+   * channel (query parameter `wsapi-resume`, read by the server as
+   * `ws.resume`), so a handler that joins with it resumes where the client
+   * stopped.
+   *
+   * @default {undefined}
+   */
   reconnect?: ReconnectOptions;
   /** Called on every status change (e.g. to show "reconnecting"). @default {undefined} */
   onStatus?: (status: ClientStatus) => void;
@@ -281,6 +292,9 @@ export type ClientEmitArgs<P extends Protocol> = {
  *   `reconnect`: the server may or may not have seen it).
  * - `messages()` goes on across reconnections and ends once the client is
  *   closed for good; one loop at a time.
+ * - Broadcast envelopes (`channel`, `epoch`, `offset` beside `type` and
+ *   `data`) are remembered per channel and sent back on every reconnection
+ *   (`wsapi-resume`): see `ws.resume` on the server.
  *
  * @example A request
  * ```ts
@@ -442,6 +456,9 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
   // Frames whose validation is asynchronous are delivered in order behind it.
   #tail: Promise<void> | null = null;
   #settleOpened: { resolve(): void; reject(error: unknown): void };
+  // The last broadcast position received per channel, sent back on every
+  // dial (see resumeUrl): a reconnection resumes where this one stopped.
+  #positions = new Map<string, ResumePosition>();
   #settleClosed: (value: { code: number; reason: string }) => void;
 
   constructor(protocol: P, url: string, options: ConnectOptions) {
@@ -495,7 +512,10 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
     this.#timer = undefined;
     let socket: ClientSocket;
     try {
-      socket = new this.#WebSocket(this.#url, this.#protocols);
+      socket = new this.#WebSocket(
+        resumeUrl(this.#url, this.#positions),
+        this.#protocols,
+      );
     } catch (error) {
       // A malformed URL: no retry will help.
       this.#finish(1006, "");
@@ -518,7 +538,10 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
       if (this.#socket === socket) this.#receive(event.data);
     });
     socket.addEventListener("close", (event) => {
-      if (this.#socket === socket) this.#lost(event.code, event.reason);
+      // Deno's WebSocket reports a connection that dropped without a close
+      // frame as code 0; browsers and RFC 6455 (section 7.1.5) say 1006.
+      const code = event.code === 0 ? 1006 : event.code;
+      if (this.#socket === socket) this.#lost(code, event.reason);
     });
     // An error event is always followed by a close event, handled there.
     socket.addEventListener("error", () => {});
@@ -609,6 +632,10 @@ class Client<P extends Protocol> implements ProtocolClient<P> {
     }
     const id = frame.id as WireId | undefined;
     if (frame.type === "error") return this.#error(frame, id);
+    // A broadcast envelope: received, so never asked for again (even if
+    // its data turns out invalid below).
+    const at = framePosition(frame);
+    if (at !== undefined) this.#positions.set(at.channel, at.position);
     if (id !== undefined) {
       const pending = this.#pending.get(id);
       if (pending !== undefined && pending.type === frame.type) {

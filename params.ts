@@ -473,7 +473,38 @@ export type Resolved<R> = R extends AsyncGenerator<infer T, unknown, unknown>
 export interface DependsOptions {
   /** Reuse the value within one connection or request. @default {true} */
   useCache?: boolean;
+  /**
+   * What credential the dependency reads, for generated docs (AsyncAPI
+   * security schemes). The credential helpers set it; set it on a
+   * dependency of your own that checks a credential the same way.
+   *
+   * @default {undefined}
+   */
+  credential?: CredentialScheme;
 }
+
+/**
+ * A credential a dependency reads, as docs generators describe it: an API
+ * key in a query parameter, header or cookie, an `Authorization: Bearer`
+ * token, or a bearer token offered as a WebSocket subprotocol.
+ *
+ * @example The descriptor of a credential helper
+ * ```ts
+ * import { apiKeyQuery, type CredentialScheme } from "@wsapi/wsapi";
+ * import assert from "node:assert/strict";
+ *
+ * const expected: CredentialScheme = { type: "apiKey", in: "query", name: "token" };
+ * assert.deepEqual(apiKeyQuery("token").credential, expected);
+ * ```
+ */
+export type CredentialScheme =
+  | {
+    readonly type: "apiKey";
+    readonly in: "query" | "header" | "cookie";
+    readonly name: string;
+  }
+  | { readonly type: "httpBearer" }
+  | { readonly type: "subprotocolBearer"; readonly protocol: string };
 
 /** Options of {@linkcode Security}. */
 export interface SecurityOptions extends DependsOptions {
@@ -508,6 +539,8 @@ export class Dependency<T = unknown> {
   readonly useCache: boolean;
   /** OAuth scopes declared with `Security`. */
   readonly scopes: readonly string[];
+  /** The credential it reads, for generated docs; set by the credential helpers. */
+  readonly credential: CredentialScheme | undefined;
   /** Type-only: what the dependency resolves to. Never set at runtime. */
   declare readonly "~type"?: T;
 
@@ -533,6 +566,7 @@ export class Dependency<T = unknown> {
     this.params = params;
     this.useCache = options.useCache ?? true;
     this.scopes = options.scopes ?? [];
+    this.credential = options.credential;
   }
 
   /** @ignore */
@@ -685,6 +719,7 @@ export function Security(
     return new Dependency(first.fn, first.params, {
       useCache: options.useCache ?? first.useCache,
       scopes: [...first.scopes, ...(options.scopes ?? [])],
+      credential: options.credential ?? first.credential,
     });
   }
   if (typeof first === "function") {

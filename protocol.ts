@@ -10,7 +10,12 @@ import type { StandardSchemaV1 } from "./_standard_schema.ts";
 import type { WireIssue } from "./_protocol_wire.ts";
 import { isSchema } from "./_validate.ts";
 
-export type { WireError, WireIssue } from "./_protocol_wire.ts";
+export type {
+  ResumePosition,
+  ResumePositions,
+  WireError,
+  WireIssue,
+} from "./_protocol_wire.ts";
 
 /** Message types, each with the schema of its `data`. */
 export type MessageSchemas = Record<string, StandardSchemaV1>;

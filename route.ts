@@ -17,11 +17,13 @@ import {
   compileTemplate,
   fromURLPattern,
 } from "./_path_template.ts";
+import type { PathParamsOf } from "./_path_types.ts";
 import { COMPILED, SOURCE } from "./_symbols.ts";
 import type { ConnectionLimits } from "./limits.ts";
 import type { Middleware } from "./middleware.ts";
 
 export type { OriginPolicy } from "./_handshake.ts";
+export type { PathParamsOf } from "./_path_types.ts";
 
 /**
  * Arguments a handler receives (filled from `params` declarations).
@@ -54,11 +56,44 @@ export type HandlerArgs = Record<string, unknown>;
  * ```
  */
 // (The protocol defaults to `any` for the reason given at WebSocket.)
-// deno-lint-ignore no-explicit-any
-export type WebSocketHandler<A = HandlerArgs, Q extends Protocol = any> = (
-  ws: WebSocket<Q>,
+export type WebSocketHandler<
+  A = HandlerArgs,
+  // deno-lint-ignore no-explicit-any
+  Q extends Protocol = any,
+  W = WebSocket<Q>,
+> = (
+  ws: W,
   args: A,
 ) => void | Promise<void>;
+
+/**
+ * The `WebSocket` a handler of template `T` receives: its `pathParams` typed
+ * by {@linkcode PathParamsOf}. It is a `WebSocket` still (pass it wherever
+ * one is expected).
+ *
+ * @typeParam T The route template.
+ * @typeParam Q The route's message protocol, if it has one.
+ *
+ * @example A handler written apart from its route
+ * ```ts
+ * import { App, type WebSocketOf } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const ROUTE = "/ws/{client_id:int}";
+ * async function handler(ws: WebSocketOf<typeof ROUTE>): Promise<void> {
+ *   await ws.accept();
+ *   await ws.sendJson({ next: ws.pathParams.client_id + 1 });
+ * }
+ * const app = new App().websocket(ROUTE, handler);
+ * await using ws = await new TestClient(app).websocketConnect("/ws/41");
+ * assert.deepEqual(await ws.receiveJson(), { next: 42 });
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type WebSocketOf<T extends string, Q extends Protocol = any> =
+  string extends T ? WebSocket<Q>
+    : WebSocket<Q> & { readonly pathParams: PathParamsOf<T> };
 
 /**
  * Handles one HTTP request: a `Response`, a string (sent as text/plain) or
@@ -168,6 +203,14 @@ export interface WebSocketRouteOptions<
   allowedOrigins?: OriginPolicy;
   /** Middleware run after routing, before the handler (after the routers' own). @default {[]} */
   middleware?: readonly Middleware[];
+  /** A one-line summary for generated docs (AsyncAPI). */
+  summary?: string;
+  /** A longer description for generated docs (AsyncAPI, CommonMark). */
+  description?: string;
+  /** Tags that group the route in generated docs. */
+  tags?: readonly string[];
+  /** Whether generated docs list the route. @default {true} */
+  includeInSchema?: boolean;
 }
 
 /**

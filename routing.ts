@@ -19,6 +19,7 @@ import {
   type Route,
   type RoutePath,
   type WebSocketHandler,
+  type WebSocketOf,
   WebSocketRoute,
   type WebSocketRouteOptions,
 } from "./route.ts";
@@ -682,36 +683,48 @@ export class Router {
   /**
    * Registers a WebSocket route.
    *
-   * @param path A template (`/ws/{client_id:int}`) or `URLPattern`.
+   * @param path A template (`/ws/{client_id:int}`) or `URLPattern`. A
+   * literal template types `ws.pathParams` (`{ client_id: number }`).
    * @param handler Receives the connection.
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  websocket(path: RoutePath, handler: WebSocketHandler<ArgsOf<Params>>): this;
+  websocket<T extends string>(
+    path: T | URLPattern,
+    // deno-lint-ignore no-explicit-any
+    handler: WebSocketHandler<ArgsOf<Params>, any, WebSocketOf<T>>,
+  ): this;
   /**
    * Registers a WebSocket route with options.
    *
-   * @param path A template (`/ws/{client_id:int}`) or `URLPattern`.
+   * @param path A template (`/ws/{client_id:int}`) or `URLPattern`. A
+   * literal template types `ws.pathParams` (`{ client_id: number }`).
    * @param options Name and per-route limits.
    * @param handler Receives the connection.
    * @returns This router.
    * @throws {TypeError} If the template is invalid.
    */
-  // deno-lint-ignore no-explicit-any
-  websocket<P extends Params = NoParams, Q extends Protocol = any>(
-    path: RoutePath,
+  websocket<
+    T extends string,
+    P extends Params = NoParams,
+    // deno-lint-ignore no-explicit-any
+    Q extends Protocol = any,
+  >(
+    path: T | URLPattern,
     options: WebSocketRouteOptions<P, Q>,
-    handler: WebSocketHandler<ArgsOf<P>, Q>,
+    handler: WebSocketHandler<ArgsOf<P>, Q, WebSocketOf<T, Q>>,
   ): this;
   websocket(
     path: RoutePath,
-    optionsOrHandler: WebSocketRouteOptions | WebSocketHandler,
-    maybeHandler?: WebSocketHandler,
+    optionsOrHandler:
+      | WebSocketRouteOptions
+      | WebSocketHandler<never, never, never>,
+    maybeHandler?: WebSocketHandler<never, never, never>,
   ): this {
     const [options, handler]: [WebSocketRouteOptions, WebSocketHandler] =
       typeof optionsOrHandler === "function"
         ? [{}, optionsOrHandler as WebSocketHandler]
-        : [optionsOrHandler ?? {}, maybeHandler!];
+        : [optionsOrHandler ?? {}, maybeHandler as WebSocketHandler];
     return this.add(new WebSocketRoute(path, options, handler));
   }
 

@@ -96,6 +96,7 @@ export function apiKeyQuery(
   const autoError = options.autoError ?? true;
   return Depends(
     (conn) => conn.queryParams.get(name) || missing(autoError),
+    { credential: { type: "apiKey", in: "query", name } },
   );
 }
 
@@ -135,7 +136,9 @@ export function apiKeyCookie(
   options: CredentialOptions = {},
 ): Dependency<string | undefined> {
   const autoError = options.autoError ?? true;
-  return Depends((conn) => conn.cookies[name] || missing(autoError));
+  return Depends((conn) => conn.cookies[name] || missing(autoError), {
+    credential: { type: "apiKey", in: "cookie", name },
+  });
 }
 
 /**
@@ -174,7 +177,9 @@ export function apiKeyHeader(
   options: CredentialOptions = {},
 ): Dependency<string | undefined> {
   const autoError = options.autoError ?? true;
-  return Depends((conn) => conn.headers.get(name) || missing(autoError));
+  return Depends((conn) => conn.headers.get(name) || missing(autoError), {
+    credential: { type: "apiKey", in: "header", name },
+  });
 }
 
 /** Credentials from an `Authorization` header. */
@@ -230,7 +235,7 @@ export function httpBearer(
       return missing(autoError, 401, { "www-authenticate": "Bearer" });
     }
     return { scheme: "Bearer", credentials: match[1] };
-  });
+  }, { credential: { type: "httpBearer" } });
 }
 
 /** Options of {@linkcode bearerFromSubprotocol}. */
@@ -306,5 +311,5 @@ export function bearerFromSubprotocol(
     (conn as { [PREFER_SUBPROTOCOL]?: (protocol: string) => void })
       [PREFER_SUBPROTOCOL]?.(marker);
     return token;
-  });
+  }, { credential: { type: "subprotocolBearer", protocol: marker } });
 }

@@ -26,6 +26,7 @@ import type { App } from "./app.ts";
 import { WebSocketDisconnect } from "./errors.ts";
 import type { UpgradeFunction } from "./upgrade.ts";
 import type { DispatchContext } from "./_dispatch.ts";
+import { TestServeInfo } from "./_test_serve_info.ts";
 import { DISPATCH } from "./_symbols.ts";
 import { Disconnect, SocketDriver } from "./_socket_driver.ts";
 import {
@@ -389,6 +390,66 @@ export class WebSocketTestSession implements AsyncDisposable {
 }
 
 /**
+ * An app-like object the test client can serve: anything with a
+ * `fetch(request, info)`, such as a Hono app that hands some routes on to a
+ * wsapi `App`'s `fetch` (passing `info` along).
+ *
+ * @example A Hono app that delegates to wsapi
+ * ```ts
+ * import { Hono } from "npm:hono@^4.13";
+ * import { App } from "@wsapi/wsapi";
+ * import { type FetchApp, TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const wsapi = new App();
+ * wsapi.websocket("/ws", async (ws) => {
+ *   await ws.accept();
+ *   await ws.sendText("from wsapi");
+ * });
+ * const hono = new Hono<{ Bindings: Deno.ServeHandlerInfo }>();
+ * hono.get("/", (c) => c.text("from hono"));
+ * hono.all("/ws", (c) => wsapi.fetch(c.req.raw, c.env));
+ *
+ * const app: FetchApp = hono;
+ * const client = new TestClient(app);
+ * assert.equal(await (await client.get("/")).text(), "from hono");
+ * await using session = await client.websocketConnect("/ws");
+ * assert.equal(await session.receiveText(), "from wsapi");
+ * ```
+ */
+export interface FetchApp {
+  /**
+   * Answers a request; `info` is Deno's connection info (or the test
+   * client's stand-in, which must be passed on to the wsapi `App`).
+   *
+   * @param request The request.
+   * @param info The connection's info.
+   * @returns The response.
+   */
+  fetch(
+    request: Request,
+    info: Deno.ServeHandlerInfo,
+  ): Response | Promise<Response>;
+}
+
+function isApp(app: unknown): app is App {
+  return typeof (app as Partial<App> | null)?.[DISPATCH] === "function";
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object" && typeof value !== "function") {
+    return typeof value;
+  }
+  const name = (value as { constructor?: { name?: string } }).constructor
+    ?.name;
+  const what = name === undefined || name === ""
+    ? "an object"
+    : `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
+  return `${what} without a fetch method`;
+}
+
+/**
  * Serves an app in memory: HTTP requests through `app.fetch`'s own path,
  * WebSocket sessions through the app's upgrade hook with an in-memory socket
  * pair. No port, no network.
@@ -427,28 +488,56 @@ export class WebSocketTestSession implements AsyncDisposable {
  * ```
  */
 export class TestClient {
-  #app: App;
+  #app: App | FetchApp;
   #raise: boolean;
   #base: URL;
   #client: { hostname: string; port: number };
   #WebSocket: typeof WebSocket | undefined;
 
   /**
-   * Creates a client for `app`.
+   * Creates a client for `app`: an `App`, or any app-like object whose
+   * `fetch(request, info)` hands requests on to an `App` (a Hono app with
+   * `app.all("/ws/*", (c) => wsapi.fetch(c.req.raw, c.env))`, say). Such a
+   * delegate must pass `info` (Hono's `c.env`) on: it is how the `App`
+   * knows it is being tested.
    *
    * @param app The application.
    * @param options How errors surface, and what the app sees.
+   * @throws {TypeError} If `app` is neither an `App` nor has a `fetch` method.
    */
-  constructor(app: App, options: TestClientOptions = {}) {
-    if (typeof (app as Partial<App> | null)?.[DISPATCH] !== "function") {
+  constructor(app: App | FetchApp, options: TestClientOptions = {}) {
+    if (
+      !isApp(app) &&
+      typeof (app as Partial<FetchApp> | null)?.fetch !== "function"
+    ) {
       throw new TypeError(
-        "Cannot create TestClient: expected an App instance",
+        `Cannot create TestClient: expected an App or an object with a fetch(request, info) method, got ${
+          describe(app)
+        }: pass the App (or the app that delegates to its fetch)`,
       );
     }
     this.#app = app;
     this.#raise = options.raiseServerExceptions ?? true;
     this.#base = new URL(options.baseUrl ?? "http://testserver");
     this.#client = options.client ?? { hostname: "testclient", port: 50000 };
+  }
+
+  async #dispatch(
+    request: Request,
+    context: DispatchContext,
+    upgradeUrl?: URL,
+  ): Promise<Response> {
+    const app = this.#app;
+    if (isApp(app)) return await app[DISPATCH](request, context);
+    const info = new TestServeInfo(context);
+    const response = await app.fetch(request, info);
+    if (upgradeUrl !== undefined && !info.used) {
+      await response.body?.cancel();
+      throw new Error(
+        `Cannot connect to "${upgradeUrl.pathname}": the app given to TestClient answered ${response.status} without handing the request to a wsapi App with the info it was called with: delegate with app.fetch(request, info) (in Hono: wsapi.fetch(c.req.raw, c.env))`,
+      );
+    }
+    return response;
   }
 
   /**
@@ -570,8 +659,14 @@ export class TestClient {
         }
       };
     }
-    const response = await this.#app[DISPATCH](request, context);
-    if (upgraded !== undefined && response === upgraded) {
+    const response = await this.#dispatch(request, context, url);
+    // An app that delegates to the App may hand back a copy of the upgrade
+    // response (Hono does, when a middleware sets a header after next()).
+    if (
+      upgraded !== undefined &&
+      (response === upgraded ||
+        (!isApp(this.#app) && response.status === upgraded.status))
+    ) {
       const session = WebSocketTestSession[CREATE](
         clientSocket,
         response,
@@ -612,7 +707,7 @@ export class TestClient {
     let error: { value: unknown } | undefined;
     const context: DispatchContext = { client: this.#client };
     if (this.#raise) context.onError = (value) => error ??= { value };
-    const response = await this.#app[DISPATCH](request, context);
+    const response = await this.#dispatch(request, context);
     if (error !== undefined) {
       await response.body?.cancel();
       throw error.value;

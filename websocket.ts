@@ -59,10 +59,16 @@ import type {
 } from "./protocol.ts";
 import { ProtocolSession } from "./_protocol_session.ts";
 import {
+  parseResume,
+  RESUME_PARAM,
+  type ResumePositions,
+} from "./_protocol_wire.ts";
+import {
   ACCEPTED,
   DATA,
   DEFER_URL,
   END,
+  ON_PROTOCOL,
   OPENING,
   PACK_HEADERS,
   PREFER_SUBPROTOCOL,
@@ -128,6 +134,13 @@ export interface WebSocketInit extends HTTPConnectionInit {
   protocol?: Protocol;
   /** What an invalid protocol message gets. @default {"error"} */
   onInvalid?: InvalidMessagePolicy;
+  /**
+   * Where the connection's warnings go: the App passes its logger for a
+   * request Deno serves (once per process, it says why Deno may print a
+   * notice about its legacy `request.signal` behaviour).
+   * @default {undefined} (no warnings)
+   */
+  logger?: { warn(...data: unknown[]): void };
 }
 
 // Headers the handshake itself sets; an application must not override them.
@@ -265,6 +278,8 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   // null once accepted without a subprotocol: undefined means not accepted.
   #subprotocol: string | null | undefined;
   #preferredSubprotocol: string | undefined;
+  // Parsed on first read of `resume`: null until then.
+  #resume: ResumePositions | undefined | null = null;
 
   /**
    * Builds a connection for an upgrade request; applications receive them
@@ -300,8 +315,9 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   }
 
   #watchClient(): void {
-    if (this.#init === null) return;
-    watchClientLeaving(this.#init.request, (already) => {
+    const init = this.#init;
+    if (init === null) return;
+    watchClientLeaving(init.request, (already) => {
       // An abort once the handshake is being answered is Deno's own.
       if (this.#init === null) return;
       // Answer at once (nobody will read it) so the server is not left
@@ -310,7 +326,7 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
         this.#respond({ response: new Response(null, { status: 499 }) });
       }
       this.#driver.end(1006, "");
-    });
+    }, init.logger);
   }
 
   static #watchClients(): void {
@@ -362,6 +378,16 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
    */
   [SETTLED](): boolean {
     return this.#driver.settled;
+  }
+
+  /**
+   * Whether the route has a message protocol: broadcast sends its members
+   * the wire format's envelope.
+   *
+   * @ignore
+   */
+  [ON_PROTOCOL](): boolean {
+    return this.#protocol !== undefined;
   }
 
   /**
@@ -434,6 +460,42 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   /** The subprotocol chosen in `accept()`, if any. */
   get subprotocol(): string | undefined {
     return this.#subprotocol ?? undefined;
+  }
+
+  /**
+   * Where the client asks to resume its broadcast channels: the last
+   * position `{ epoch, offset }` it received per channel, which the typed
+   * client (`connect()` of `@wsapi/wsapi/client`, with `reconnect`) sends
+   * when it reconnects, in the query parameter `wsapi-resume` (see the
+   * README's wire format). Undefined on a first connection. Pass an entry
+   * to `broadcast.join(channel, ws, { since: ws.resume?.[channel] })`: the
+   * client then gets what it missed, then live messages. Malformed entries
+   * are left out (the value comes from the network).
+   *
+   * @example Resuming a room
+   * ```ts
+   * import { App } from "@wsapi/wsapi";
+   * import { TestClient } from "@wsapi/wsapi/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new App();
+   * app.websocket("/room", async (ws) => {
+   *   await ws.accept();
+   *   await ws.sendJson(ws.resume?.["room"] ?? null);
+   * });
+   * const client = new TestClient(app);
+   * await using first = await client.websocketConnect("/room");
+   * assert.equal(await first.receiveJson(), null);
+   * const resume = encodeURIComponent(JSON.stringify({ room: { epoch: "e1", offset: 7 } }));
+   * await using again = await client.websocketConnect(`/room?wsapi-resume=${resume}`);
+   * assert.deepEqual(await again.receiveJson(), { epoch: "e1", offset: 7 });
+   * ```
+   */
+  get resume(): ResumePositions | undefined {
+    if (this.#resume === null) {
+      this.#resume = parseResume(this.queryParams.get(RESUME_PARAM));
+    }
+    return this.#resume;
   }
 
   /**

@@ -83,7 +83,8 @@ async function take<T>(
   while (out.length < count) {
     const { value, done } = await events.next();
     if (done) break;
-    out.push(value);
+    // Positions (epoch, offset) depend on the backend: tested on their own.
+    out.push({ channel: value.channel, data: value.data });
   }
   return out;
 }
@@ -303,7 +304,12 @@ Deno.test("A subscriber that falls too far behind gets an error, not unbounded m
   const events = broadcast.subscribe("room");
   const first = events.next(); // subscribes
   await broadcast.publish("room", 0);
-  assert.deepEqual((await first).value, { channel: "room", data: 0 });
+  const { value } = await first;
+  assert.deepEqual([value?.channel, value?.data, value?.offset], [
+    "room",
+    0,
+    1,
+  ]);
   for (let i = 1; i <= 4; i++) await broadcast.publish("room", i);
   await assert.rejects(
     events.next(),

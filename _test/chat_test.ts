@@ -7,6 +7,8 @@ import { startRedis } from "./_redis.ts";
 
 const CHAT = "examples/chat/main.ts";
 const ENV_FLAGS = ["--allow-env=BROADCAST,REDIS_URL"];
+const SPLIT_WARNING =
+  "MemoryBackend: another isolate of this process runs its own MemoryBackend (deno serve --parallel?)";
 
 Deno.test("Chat: two server processes sharing one Redis carry each other's messages", async () => {
   const redis = await startRedis();
@@ -124,6 +126,7 @@ Deno.test("Chat under deno serve --parallel: the BroadcastChannel backend reache
         socket.expect(`${100 + leaver} left`)
       ),
     );
+    assert.ok(!server.output.includes(SPLIT_WARNING), server.output);
   } finally {
     await Promise.all(sockets.slice(0, leaver).map((socket) => socket.close()));
     await server.stop();
@@ -137,6 +140,16 @@ Deno.test("Chat under deno serve --parallel: the memory backend reaches only the
       new Set(isolateOf.values()).size,
       2,
       "the clients are on both isolates",
+    );
+    // Not silent: the isolates notice each other and say what to use.
+    const deadline = Date.now() + 10_000;
+    while (!server.output.includes(SPLIT_WARNING)) {
+      assert.ok(Date.now() < deadline, `no warning in: ${server.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(
+      server.output,
+      /use BroadcastChannelBackend \(one machine\) or RedisStreamBackend \(many\)/,
     );
     await sockets[0].say("to everyone");
     await sockets[0].expect("100: to everyone");

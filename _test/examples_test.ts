@@ -6,6 +6,9 @@ import echo from "../examples/echo/main.ts";
 import chat from "../examples/chat/main.ts";
 import { Member } from "./_chat_member.ts";
 import dependencies from "../examples/dependencies/main.ts";
+import resume, {
+  broadcast as resumeBroadcast,
+} from "../examples/resume/main.ts";
 
 Deno.test("examples/echo serves the page and echoes messages", async () => {
   const client = new TestClient(echo);
@@ -156,4 +159,54 @@ Deno.test("examples/dependencies: the authenticated JSON endpoint", async () => 
   }).catch((e) => e);
   assert.equal(stranger.code, 1008);
   assert.equal(stranger.reason, "Unknown token");
+});
+
+Deno.test("examples/resume: a client that comes back with ?since gets what it missed, then live; presence per user", async () => {
+  const client = new TestClient(resume);
+  const first = await client.websocketConnect("/rooms/lobby?user=alice");
+  assert.deepEqual(await first.receiveJson(), {
+    type: "hello",
+    recovered: false,
+  });
+  await first.sendText("hi");
+  const said = await first.receiveJson() as {
+    epoch: string;
+    offset: number;
+    data: unknown;
+  };
+  assert.deepEqual(said.data, { from: "alice", text: "hi" });
+  const tab = await client.websocketConnect("/rooms/lobby?user=alice");
+  await tab.receiveJson(); // hello
+  const present = await (await client.get("/rooms/lobby/presence")).json();
+  assert.deepEqual(present.stats, { clients: 2, keys: 1 });
+  await first.close();
+  await resumeBroadcast.publish("lobby", "while away 1");
+  await resumeBroadcast.publish("lobby", "while away 2");
+  const back = await client.websocketConnect(
+    `/rooms/lobby?user=alice&since=${said.epoch}:${said.offset}`,
+  );
+  assert.deepEqual(await back.receiveJson(), {
+    type: "hello",
+    recovered: true,
+  });
+  const missed = [await back.receiveJson(), await back.receiveJson()] as {
+    offset: number;
+    data: unknown;
+  }[];
+  assert.deepEqual(missed.map((m) => m.data), ["while away 1", "while away 2"]);
+  assert.deepEqual(missed.map((m) => m.offset), [
+    said.offset + 1,
+    said.offset + 2,
+  ]);
+  await back.sendText("back");
+  assert.deepEqual(
+    (await back.receiveJson() as { data: unknown }).data,
+    { from: "alice", text: "back" },
+  );
+  await tab.close();
+  await back.close();
+  // Untracked when they left (one batch later).
+  while ((await resumeBroadcast.presence("lobby").stats()).clients > 0) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 });

@@ -62,8 +62,17 @@ Deno.test("broadcast.ts and broadcast_redis.ts export exactly their API", async 
     "Broadcast",
     "BroadcastChannelBackend",
     "MemoryBackend",
+    "Presence",
   ]);
-  assert.deepEqual(Object.keys(redis).sort(), ["RedisBackend"]);
+  assert.deepEqual(Object.keys(redis).sort(), [
+    "RedisBackend",
+    "RedisStreamBackend",
+  ]);
+});
+
+Deno.test("asyncapi.ts exports exactly the docs API", async () => {
+  const asyncapi = await import("../asyncapi.ts");
+  assert.deepEqual(Object.keys(asyncapi).sort(), ["asyncapi", "docs"]);
 });
 
 Deno.test("client.ts exports exactly the typed client API, and imports nothing of the server", async () => {

@@ -47,4 +47,5 @@ Deno.test("A handler that accepts at once leaves the request's signal alone: no 
     await server.stop("SIGKILL");
   }
   assert.doesNotMatch(server.output, /legacy behavior/);
+  assert.doesNotMatch(server.output, /wsapi reads request\.signal/);
 });

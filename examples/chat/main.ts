@@ -8,7 +8,7 @@
 //   BROADCAST=broadcastchannel deno serve --parallel ...  every core
 //   BROADCAST=redis REDIS_URL=redis://host:6379 ...       many machines
 //
-// `deno task start` listens on localhost only; pass --host 0.0.0.0 to
+// `deno task start` listens on 127.0.0.1 only; pass --host 0.0.0.0 to
 // `deno serve` to open it to the network.
 import {
   App,

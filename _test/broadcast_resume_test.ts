@@ -1,0 +1,290 @@
+// Resumable sessions and presence across processes: two `deno serve`
+// processes of one app share a real redis-server; raw WebSocket clients are
+// cut off abruptly and resume on the other process with their last
+// position, as `?since=epoch:offset`.
+import assert from "node:assert/strict";
+import type { StreamPosition } from "../broadcast.ts";
+import { OPCODE, rawHandshake, readFrames, sendFrame } from "./_raw_client.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+import { serve, type Served } from "./_serve.ts";
+
+const APP = new URL("./fixtures/resume_app.ts", import.meta.url).pathname;
+
+async function servers(
+  redis: RedisServer,
+  env: Record<string, string>,
+): Promise<[Served, Served]> {
+  const options = {
+    // Net to the listener and Redis only: no env access for the client.
+    flags: [
+      "--allow-net=127.0.0.1",
+      "--allow-env=REDIS_URL,HISTORY_SIZE,PRESENCE_TTL",
+    ],
+    env: { REDIS_URL: redis.url, ...env },
+  };
+  return await Promise.all([serve(APP, options), serve(APP, options)]);
+}
+
+async function publish(
+  server: Served,
+  from: number,
+  count: number,
+): Promise<StreamPosition[]> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/publish`, {
+    method: "POST",
+    body: JSON.stringify({ from, count }),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  return await response.json();
+}
+
+interface Joined {
+  recovered: boolean;
+  position: StreamPosition;
+}
+
+/** A raw client of /room: what it read, in order, and its connection. */
+class Client {
+  readonly seen: number[] = [];
+  joined: Joined | null = null;
+  #frames: AsyncGenerator<{ opcode: number; payload: Uint8Array }>;
+  readonly conn: Deno.TcpConn;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    this.#frames = readFrames(conn);
+  }
+
+  static async open(server: Served, since?: StreamPosition): Promise<Client> {
+    const query = since ? `?since=${since.epoch}:${since.offset}` : "";
+    const { status, conn } = await rawHandshake(server.port, `/room${query}`);
+    assert.equal(status, 101);
+    await sendFrame(conn, OPCODE.text, new TextEncoder().encode("start"));
+    return new Client(conn);
+  }
+
+  /** Reads until `count` messages and the join result have arrived. */
+  async read(count: number): Promise<void> {
+    const target = this.seen.length + count;
+    const timer = setTimeout(() => this.conn.close(), 20_000);
+    try {
+      while (this.seen.length < target || this.joined === null) {
+        const { value, done } = await this.#frames.next();
+        if (done) {
+          throw new Error(
+            `connection ended after ${JSON.stringify(this.seen)}`,
+          );
+        }
+        const message = JSON.parse(new TextDecoder().decode(value.payload));
+        if ("joined" in message) this.joined = message.joined;
+        else this.seen.push(message.n);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await sendFrame(this.conn, OPCODE.close, new Uint8Array([0x03, 0xe8]));
+    } catch {
+      // already gone
+    }
+    this.conn.close();
+    await this.#frames.return(undefined);
+  }
+}
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
+
+async function redisCommand(port: number, command: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(command + "\r\n"));
+    const buffer = new Uint8Array(256);
+    const n = await conn.read(buffer);
+    return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("[redis] a client reset on process A resumes on process B with exactly what it missed, then live", async () => {
+  const redis = await startRedis();
+  const [a, b] = await servers(redis, { HISTORY_SIZE: "20" });
+  try {
+    const first = await Client.open(a);
+    await first.read(0);
+    assert.equal(first.joined!.recovered, false);
+    const positions = await publish(b, 0, 3);
+    assert.deepEqual(
+      positions.map((p) => p.offset),
+      [1, 2, 3],
+    );
+    await first.read(3);
+    assert.deepEqual(first.seen, [0, 1, 2]);
+    // One more reaches A's socket but is never read: closing with unread
+    // data makes the kernel reset the connection (RST), as a dropped phone
+    // would look to the server.
+    positions.push(...await publish(b, 3, 1));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    first.conn.close();
+    positions.push(...await publish(b, 4, 5));
+    const resumed = await Client.open(b, positions[2]);
+    await resumed.read(6);
+    assert.deepEqual(resumed.joined!.recovered, true);
+    assert.deepEqual(resumed.joined!.position, positions[8]);
+    // Then live, from either process, with no duplicate at the seam.
+    await publish(a, 9, 2);
+    await resumed.read(2);
+    assert.deepEqual(resumed.seen, range(3, 8));
+
+    // More missed than the history holds (20): nothing partial.
+    positions.push(...await publish(a, 11, 25));
+    await resumed.read(25);
+    const late = await Client.open(a, positions[10]);
+    await late.read(0);
+    assert.equal(late.joined!.recovered, false);
+    assert.deepEqual(late.seen, []);
+    await publish(b, 36, 1);
+    await late.read(1);
+    assert.deepEqual(late.seen, [36]);
+
+    // FLUSHALL: the history is gone; a new epoch, and recovered: false.
+    const last = (await publish(b, 37, 1))[0];
+    await late.read(1);
+    assert.equal(await redisCommand(redis.port, "FLUSHALL"), "+OK\r\n");
+    const flushed = await Client.open(b, last);
+    await flushed.read(0);
+    assert.equal(flushed.joined!.recovered, false);
+    assert.notEqual(flushed.joined!.position.epoch, last.epoch);
+    const [after] = await publish(a, 38, 1);
+    assert.deepEqual(after, {
+      epoch: flushed.joined!.position.epoch,
+      offset: 1,
+    });
+    await flushed.read(1);
+    assert.deepEqual(flushed.seen, [38]);
+
+    // A Redis restart (no persistence): the same, once it is back.
+    await redis.stop();
+    await redis.start();
+    let restarted: StreamPosition | undefined;
+    const deadline = Date.now() + 15_000;
+    while (restarted === undefined) {
+      assert.ok(Date.now() < deadline, "no publish after the restart");
+      const response = await fetch(`http://127.0.0.1:${b.port}/publish`, {
+        method: "POST",
+        body: JSON.stringify({ from: 39, count: 1 }),
+      });
+      if (response.status === 200) restarted = (await response.json())[0];
+      else {
+        await response.body?.cancel();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    assert.notEqual(restarted.epoch, after.epoch);
+    assert.equal(restarted.offset, 1);
+    // Process A reconnects to Redis on its own schedule (a join before then
+    // rejects, and the handler closes with 1011): wait until it answers.
+    while (true) {
+      assert.ok(Date.now() < deadline, "process A not back on Redis");
+      const response = await fetch(`http://127.0.0.1:${a.port}/presence`);
+      await response.body?.cancel();
+      if (response.status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const again = await Client.open(a, after);
+    await again.read(0);
+    assert.equal(again.joined!.recovered, false);
+    for (const client of [resumed, late, flushed, again]) await client.close();
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+    await redis.stop();
+  }
+});
+
+async function presence(server: Served): Promise<{
+  stats: { clients: number; keys: number };
+  list: Record<string, { pid: number }[]>;
+  diffs: { joins: { key: string }[]; leaves: { key: string }[] }[];
+}> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/presence`);
+  assert.equal(response.status, 200, await response.clone().text());
+  return await response.json();
+}
+
+async function track(server: Served, key: string): Promise<Deno.TcpConn> {
+  const { status, conn } = await rawHandshake(
+    server.port,
+    `/presence?key=${key}`,
+  );
+  assert.equal(status, 101);
+  const frames = readFrames(conn);
+  const { value } = await frames.next();
+  assert.equal(new TextDecoder().decode(value!.payload), "tracked");
+  return conn;
+}
+
+Deno.test("[redis] presence across two processes: three tabs count once, a killed process's entries go within the TTL", async () => {
+  const redis = await startRedis();
+  const [a, b] = await servers(redis, { PRESENCE_TTL: "2" });
+  const conns: Deno.TcpConn[] = [];
+  try {
+    conns.push(await track(a, "alice"), await track(a, "alice"));
+    conns.push(await track(b, "alice"), await track(b, "bob"));
+    const both = await presence(a);
+    assert.deepEqual(both.stats, { clients: 4, keys: 2 });
+    assert.equal(both.list.alice.length, 3);
+    assert.equal(both.list.bob.length, 1);
+    assert.deepEqual(await presence(b).then((p) => p.stats), both.stats);
+
+    const killed = Date.now();
+    await b.stop("SIGKILL");
+    // TTL 2 s: gone from list() after it; the leave diff (from A's
+    // heartbeat sweep) within 4/3 of it. Generous margins for a busy CI.
+    let now = await presence(a);
+    while (now.stats.clients !== 2) {
+      assert.ok(Date.now() - killed < 8000, JSON.stringify(now.stats));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      now = await presence(a);
+    }
+    assert.deepEqual(now.stats, { clients: 2, keys: 1 });
+    assert.deepEqual(Object.keys(now.list), ["alice"]);
+    while (
+      !now.diffs.some((diff) => diff.leaves.some((e) => e.key === "bob"))
+    ) {
+      assert.ok(Date.now() - killed < 8000, "no leave diff for bob");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      now = await presence(a);
+    }
+    // B's two entries left (A's own may flap on a machine so busy that a
+    // heartbeat comes late; they come back with a join, so they are not
+    // counted here).
+    const leaves = now.diffs.flatMap((diff) => diff.leaves);
+    assert.equal(leaves.filter((e) => e.key === "bob").length, 1);
+    assert.ok(leaves.some((e) => e.key === "alice"));
+
+    // A tab that closes normally leaves at once.
+    conns[0].close();
+    now = await presence(a);
+    while (now.stats.clients !== 1) {
+      assert.ok(Date.now() - killed < 15_000, JSON.stringify(now.stats));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      now = await presence(a);
+    }
+    assert.deepEqual(now.stats, { clients: 1, keys: 1 });
+  } finally {
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // closed by the test
+      }
+    }
+    await Promise.all([a.stop(), b.stop()]);
+    await redis.stop();
+  }
+});
