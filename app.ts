@@ -7,7 +7,7 @@
 import { HTTPException, RequestValidationError } from "./errors.ts";
 import { type HttpRoute, type OriginPolicy, WebSocketRoute } from "./route.ts";
 import { type FetchHandler, Router } from "./routing.ts";
-import { HTTPConnection } from "./connection.ts";
+import { type ConnectionApp, HTTPConnection } from "./connection.ts";
 import { WebSocketState } from "./messages.ts";
 import type { UpgradeFunction } from "./upgrade.ts";
 import { WebSocket } from "./websocket.ts";
@@ -324,7 +324,7 @@ function toResponse(result: unknown): Response {
  * assert.equal(await session.receiveText(), "joined lobby");
  * ```
  */
-export class App extends Router {
+export class App extends Router implements ConnectionApp {
   /**
    * Serves one request; bound, so it can be passed around as a function.
    *

@@ -4,13 +4,54 @@
  *
  * @module
  */
-// App is named here only as the type of the public `app` field, which the
-// contract fixes; App builds connections, so this is the one type-only edge
-// back towards app.ts.
-import type { App } from "./app.ts";
 import { parseCookies } from "./_cookies.ts";
 import { packHeaders, unpackHeaders } from "./_headers.ts";
 import { DEFER_URL, PACK_HEADERS } from "./_symbols.ts";
+
+/**
+ * What a connection reaches of the application that serves it: the state
+ * its lifespan yielded, and reverse routing. At run time `conn.app` is the
+ * `App` itself, which implements this interface. The field is typed by it,
+ * not by `App`, because `App` builds connections: naming `App` here would
+ * make `connection.ts` and `app.ts` import each other.
+ *
+ * @example Reverse routing from a handler
+ * ```ts
+ * import { App, type ConnectionApp } from "@wsapi/wsapi";
+ * import { TestClient } from "@wsapi/wsapi/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new App();
+ * app.websocket("/rooms/{room}", { name: "room" }, async (ws) => {
+ *   const serving: ConnectionApp = ws.app;
+ *   await ws.accept();
+ *   await ws.sendText(serving.urlPathFor("room", { room: "b" }));
+ * });
+ * await using session = await new TestClient(app).websocketConnect("/rooms/a");
+ * assert.equal(await session.receiveText(), "/rooms/b");
+ * ```
+ */
+export interface ConnectionApp {
+  /** What the lifespan yielded; an empty object without one. */
+  readonly state: Record<string, unknown>;
+  /**
+   * The path of a named route.
+   *
+   * @throws {NoMatchFound} If no route has that name and those parameter names.
+   */
+  urlPathFor(name: string, params?: Record<string, unknown>): string;
+  /**
+   * The URL of a named route on the origin of `base` (`ws:`/`wss:` for a
+   * WebSocket route).
+   *
+   * @throws {NoMatchFound} If no route has that name and those parameter names.
+   */
+  urlFor(
+    name: string,
+    params: Record<string, unknown>,
+    base: URL | string,
+  ): URL;
+}
 
 /**
  * What an {@linkcode HTTPConnection} is built from.
@@ -32,7 +73,7 @@ import { DEFER_URL, PACK_HEADERS } from "./_symbols.ts";
  */
 export interface HTTPConnectionInit {
   /** The application serving the connection. */
-  app: App;
+  app: ConnectionApp;
   /** The request URL. */
   url: URL;
   /**
@@ -87,8 +128,8 @@ export class HTTPConnection {
   readonly pathParams: Record<string, unknown>;
   /** The peer's address, or `null` when the server gives none. */
   readonly client: { hostname: string; port: number } | null;
-  /** The application serving this connection. */
-  readonly app: App;
+  /** The application serving this connection (the `App` itself). */
+  readonly app: ConnectionApp;
   // For a WebSocket, its URL's text until first use: an idle connection
   // keeps no URL object.
   #url: URL | string;

@@ -14,6 +14,8 @@
 //   deno task bench --workloads=overload --overload-client=deno   members as Deno WebSockets
 //   deno task bench --workloads=connect --connect-client=deno --load-processes=3
 //                                 (C) with Deno's own client, from 3 processes
+//   deno task bench --baseline=REV --servers=raw,wsapi   this library against
+//                                 itself at git revision REV (server "baseline")
 import { parseArgs } from "node:util";
 import { type SpawnedServer, spawnServer } from "./_spawn.ts";
 
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     "overload-client": { type: "string", default: "raw" },
     "load-processes": { type: "string", default: "1" },
     rate: { type: "string", default: "1000" },
+    baseline: { type: "string" },
   },
 });
 
@@ -43,8 +46,15 @@ const ROUNDS = Number(values.rounds ?? (FULL ? 5 : 3));
 const SECONDS = Number(values.seconds ?? (FULL ? 3 : 1.5));
 const WARMUP = FULL ? 1 : 0.5;
 const SERVERS = values.servers.split(",");
-const WORKLOADS = values.workloads.split(",");
 const HERE = new URL(".", import.meta.url).pathname;
+// --baseline=REV: the library as it was at REV, extracted from git into a
+// git-ignored folder beside this file and served by its own servers/wsapi.ts
+// (with its own deno.json), so that before and after take turns in one run.
+const BASELINE = values.baseline === undefined
+  ? undefined
+  : await extractBaseline(values.baseline);
+if (BASELINE !== undefined) SERVERS.push("baseline");
+const WORKLOADS = values.workloads.split(",");
 
 interface Workload {
   title: string;
@@ -156,7 +166,7 @@ const CATALOGUE: Record<string, Workload> = {
 };
 
 for (const name of SERVERS) {
-  if (!["raw", "wsapi", "hono", "wsapi_otel"].includes(name)) {
+  if (!["raw", "wsapi", "hono", "wsapi_otel", "baseline"].includes(name)) {
     throw new Error(
       `--servers: unknown server "${name}": use raw, wsapi, hono, wsapi_otel`,
     );
@@ -189,9 +199,46 @@ function startServer(name: string): Promise<SpawnedServer> {
     "--allow-read",
     "--allow-env",
     "--v8-flags=--expose-gc",
-    `${HERE}servers/${name}.ts`,
+    name === "baseline"
+      ? `${BASELINE}/bench/servers/wsapi.ts`
+      : `${HERE}servers/${name}.ts`,
   ]);
   return spawnServer(command, args);
+}
+
+async function extractBaseline(revision: string): Promise<string> {
+  const git = (args: string[]) =>
+    new Deno.Command("git", { args, cwd: `${HERE}..`, stderr: "piped" })
+      .output();
+  const resolved = await git(["rev-parse", "--verify", `${revision}^{commit}`]);
+  if (!resolved.success) {
+    throw new Error(
+      `Cannot use --baseline=${revision}: git knows no such commit: name a commit, tag or branch`,
+    );
+  }
+  const commit = new TextDecoder().decode(resolved.stdout).trim();
+  const dir = `${HERE}.baseline/${commit.slice(0, 12)}`;
+  const exists = await Deno.stat(`${dir}/bench/servers/wsapi.ts`).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) {
+    await Deno.mkdir(dir, { recursive: true });
+    const archive = await git(["archive", "--format=tar", commit]);
+    const tar = new Deno.Command("tar", {
+      args: ["-x", "-C", dir],
+      stdin: "piped",
+    }).spawn();
+    const writer = tar.stdin.getWriter();
+    await writer.write(archive.stdout);
+    await writer.close();
+    if (!archive.success || !(await tar.status).success) {
+      throw new Error(
+        `Cannot use --baseline=${revision}: extracting ${commit} into ${dir} failed`,
+      );
+    }
+  }
+  return dir;
 }
 
 async function load(
