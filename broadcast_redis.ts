@@ -193,6 +193,53 @@ function roles(options: RedisBackendOptions, owner: string): Roles {
 // Connects at once, so a wrong URL or a server that is down shows in the
 // log when the app starts, not at the first message. Never fatal here: a
 // Broadcast made before Redis is up works once it is.
+// One Redis subscription per channel, however many local subscribers ask for
+// it: both backends count them the same way, on their subscriber connection.
+class ChannelSubscriptions {
+  #subscriber: RedisConnection;
+  #counts = new Map<string, number>();
+
+  constructor(subscriber: RedisConnection) {
+    this.#subscriber = subscriber;
+  }
+
+  async add(
+    channel: string,
+    key: string,
+    onMessage: (raw: Buffer) => void,
+  ): Promise<void> {
+    const count = this.#counts.get(channel) ?? 0;
+    this.#counts.set(channel, count + 1);
+    if (count > 0) return;
+    try {
+      await this.#subscriber.command(
+        `subscribe to "${channel}"`,
+        // buffers: bytes arrive as sent
+        (client) => client.subscribe(key, onMessage, true),
+      );
+    } catch (error) {
+      this.#counts.delete(channel);
+      throw error;
+    }
+  }
+
+  async remove(channel: string, key: string): Promise<void> {
+    const count = (this.#counts.get(channel) ?? 0) - 1;
+    if (count > 0) {
+      this.#counts.set(channel, count);
+      return;
+    }
+    this.#counts.delete(channel);
+    // By name: an unsubscribe without names has hung in node-redis.
+    if (this.#subscriber.isReady) {
+      await this.#subscriber.command(
+        `unsubscribe from "${channel}"`,
+        (client) => client.unsubscribe(key),
+      );
+    }
+  }
+}
+
 function connectEarly(roles: Roles): void {
   roles.commands.client().catch(() => {});
   roles.subscriber.client().catch(() => {});
@@ -223,7 +270,7 @@ function connectEarly(roles: Roles): void {
 export class RedisBackend implements BroadcastBackend {
   #roles: Roles;
   #listeners: BackendListener[] = [];
-  #channels = new Map<string, number>();
+  #subscriptions: ChannelSubscriptions;
   #closed = false;
 
   /**
@@ -234,6 +281,7 @@ export class RedisBackend implements BroadcastBackend {
    */
   constructor(options: RedisBackendOptions) {
     this.#roles = roles(options, "RedisBackend");
+    this.#subscriptions = new ChannelSubscriptions(this.#roles.subscriber);
   }
 
   /**
@@ -255,29 +303,15 @@ export class RedisBackend implements BroadcastBackend {
    * @throws {Error} If Redis is away.
    */
   async subscribe(channel: string): Promise<void> {
-    const count = this.#channels.get(channel) ?? 0;
-    this.#channels.set(channel, count + 1);
-    if (count > 0) return;
-    try {
-      await this.#roles.subscriber.command(
-        `subscribe to "${channel}"`,
-        (client) =>
-          client.subscribe(
-            this.#roles.prefix + channel,
-            (raw: Buffer) => {
-              const message = decodeMessage(raw);
-              if (message === null) return;
-              for (const listener of this.#listeners) {
-                listener(channel, message);
-              }
-            },
-            true, // buffers: bytes arrive as sent
-          ),
-      );
-    } catch (error) {
-      this.#channels.delete(channel);
-      throw error;
-    }
+    await this.#subscriptions.add(
+      channel,
+      this.#roles.prefix + channel,
+      (raw: Buffer) => {
+        const message = decodeMessage(raw);
+        if (message === null) return;
+        for (const listener of this.#listeners) listener(channel, message);
+      },
+    );
   }
 
   /**
@@ -286,19 +320,7 @@ export class RedisBackend implements BroadcastBackend {
    * @param channel The channel.
    */
   async unsubscribe(channel: string): Promise<void> {
-    const count = (this.#channels.get(channel) ?? 0) - 1;
-    if (count > 0) {
-      this.#channels.set(channel, count);
-      return;
-    }
-    this.#channels.delete(channel);
-    // By name: an unsubscribe without names has hung in node-redis.
-    if (this.#roles.subscriber.isReady) {
-      await this.#roles.subscriber.command(
-        `unsubscribe from "${channel}"`,
-        (client) => client.unsubscribe(this.#roles.prefix + channel),
-      );
-    }
+    await this.#subscriptions.remove(channel, this.#roles.prefix + channel);
   }
 
   /**
@@ -491,7 +513,7 @@ const textDecoder = new TextDecoder();
 export class RedisStreamBackend implements HistoryBackend {
   #roles: Roles;
   #listeners: BackendListener[] = [];
-  #channels = new Map<string, number>();
+  #subscriptions: ChannelSubscriptions;
   #size: number;
   #ttlSeconds: number;
   #epochTtl: number;
@@ -514,6 +536,7 @@ export class RedisStreamBackend implements HistoryBackend {
    */
   constructor(options: RedisStreamBackendOptions) {
     this.#roles = roles(options, "RedisStreamBackend");
+    this.#subscriptions = new ChannelSubscriptions(this.#roles.subscriber);
     this.#size = options.history?.size ?? 1000;
     this.#ttlSeconds = options.history?.ttlSeconds ?? 120;
     this.#epochTtl = options.epochTtlSeconds ?? 7 * 24 * 3600;
@@ -584,23 +607,11 @@ export class RedisStreamBackend implements HistoryBackend {
    * @throws {Error} If Redis is away.
    */
   async subscribe(channel: string): Promise<void> {
-    const count = this.#channels.get(channel) ?? 0;
-    this.#channels.set(channel, count + 1);
-    if (count > 0) return;
-    try {
-      await this.#roles.subscriber.command(
-        `subscribe to "${channel}"`,
-        (client) =>
-          client.subscribe(
-            this.#key(channel, "live"),
-            (raw: Buffer) => this.#live(channel, raw),
-            true,
-          ),
-      );
-    } catch (error) {
-      this.#channels.delete(channel);
-      throw error;
-    }
+    await this.#subscriptions.add(
+      channel,
+      this.#key(channel, "live"),
+      (raw: Buffer) => this.#live(channel, raw),
+    );
   }
 
   #live(channel: string, raw: Uint8Array): void {
@@ -625,18 +636,7 @@ export class RedisStreamBackend implements HistoryBackend {
    * @param channel The channel.
    */
   async unsubscribe(channel: string): Promise<void> {
-    const count = (this.#channels.get(channel) ?? 0) - 1;
-    if (count > 0) {
-      this.#channels.set(channel, count);
-      return;
-    }
-    this.#channels.delete(channel);
-    if (this.#roles.subscriber.isReady) {
-      await this.#roles.subscriber.command(
-        `unsubscribe from "${channel}"`,
-        (client) => client.unsubscribe(this.#key(channel, "live")),
-      );
-    }
+    await this.#subscriptions.remove(channel, this.#key(channel, "live"));
   }
 
   async #eval(
