@@ -11,12 +11,45 @@ import type { UpgradeFunction } from "./upgrade.ts";
  */
 export function denoUpgrade(): UpgradeFunction {
   const deno = (globalThis as { Deno?: typeof Deno }).Deno;
-  if (deno?.upgradeWebSocket !== undefined) return deno.upgradeWebSocket;
+  const upgradeWebSocket = deno?.upgradeWebSocket;
+  if (upgradeWebSocket !== undefined) {
+    return (request, options) => {
+      const upgraded = upgradeWebSocket(request, options);
+      spareSecondAbort(request);
+      return upgraded;
+    };
+  }
   return () => {
     throw new Error(
       "Cannot upgrade: Deno.upgradeWebSocket is not available: pass the runtime's upgrade function as the App's `upgrade` option",
     );
   };
+}
+
+// Deno 2.9.6, by its legacy request.signal behaviour, aborts a served
+// request's signal each time it closes the request, and it closes an
+// upgraded one twice: inside upgradeWebSocket, then once the 101 is out. The
+// first close records, in the request's private "signalCache" field, that
+// the signal (never made) would now read as aborted (`false`); the second
+// close takes that `false` for a signal, makes one to abort, and so builds
+// two DOMExceptions with their stack traces: measured, about a sixth of the
+// server's CPU time per connection, for a signal nobody holds. Setting the
+// field back to "never made" leaves that second close nothing to do. Nothing
+// can tell: the App hands the request to no one after the upgrade, and a
+// read of the signal would still see it aborted at the second close. Only a
+// field that reads `false` is touched, and only if the field is found (on
+// another Deno, or a request Deno does not serve, this does nothing); a
+// signal that was made (see watchClientLeaving) is aborted as before.
+let signalCache: symbol | null | undefined;
+
+function spareSecondAbort(request: Request): void {
+  if (signalCache === undefined) {
+    signalCache = Object.getOwnPropertySymbols(request)
+      .find((key) => key.description === "signalCache") ?? null;
+  }
+  if (signalCache === null) return;
+  const fields = request as unknown as Record<symbol, unknown>;
+  if (fields[signalCache] === false) fields[signalCache] = undefined;
 }
 
 /** The peer's address from Deno's connection info (none for a Unix socket). */
