@@ -140,6 +140,7 @@ const CATALOGUE: Record<string, Workload> = {
       `(F) overload: ${values.members} clients in one room, one sending ${values.rate} msg/s of 64 B`,
     figures: [
       ["deliveredShare", "delivered", "%", true],
+      ["drainSeconds", "drain after sending", "s", false],
       ["connectionsLost", "connections lost", "", false],
       ["serverPeakRss", "server peak RSS", "MiB", false],
     ],
@@ -370,6 +371,7 @@ function format(value: number, unit: string): string {
   if (unit === "µs") return `${value.toFixed(value < 10 ? 2 : 1)} µs`;
   if (unit === "%") return `${(value * 100).toFixed(1)} %`;
   if (unit === "MiB") return `${(value / 2 ** 20).toFixed(0)} MiB`;
+  if (unit === "s") return `${value.toFixed(1)} s`;
   return Math.round(value).toLocaleString("en-US");
 }
 
