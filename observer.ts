@@ -103,6 +103,18 @@ export interface SessionObserver {
   received?(bytes: number): void;
   /** A message of `bytes` bytes went out. */
   sent?(bytes: number): void;
+  /**
+   * A `Broadcast` handed this connection a live message of `channel`,
+   * `lagMs` milliseconds after `publish()` was called (for a socket over its
+   * send high-water mark, once the message went out). Replays of history
+   * (`join(channel, ws, { since })`) are not reported: their age is how long
+   * the client was away. Reported when the publication carries its time:
+   * always within a process, across processes when the backend carries it
+   * (`BroadcastChannelBackend`; the Redis backends with `publishTime: true`).
+   * Across machines it is as exact as their clocks agree, and may then be
+   * negative.
+   */
+  broadcastDelivered?(channel: string, lagMs: number): void;
   /** The connection has closed. */
   closed?(info: SessionInfo): void;
 }
