@@ -97,17 +97,21 @@ const SCOPE = "@wsapi/wsapi";
  *   no app: the deliveries to a member are recorded by the app that
  *   accepted it. Replays of history on `join(channel, ws, { since })` are
  *   not recorded (their age is the client's absence, not lag), nor are
- *   `subscribe()` iterators. Within a process every delivery is measured;
- *   across processes, those of publications that carry their time: always
- *   with `BroadcastChannelBackend` when the publisher has an observed member,
- *   and every publication with `publishTime: true` on the Redis backends
- *   (off by default: versions before it drop such messages). Across
+ *   `subscribe()` iterators. Measured are the publications that carry
+ *   their time: a `Broadcast` stamps its publications while it has an
+ *   observed member, or always when its backend has `publishTime: true`.
+ *   `MemoryBackend` and `BroadcastChannelBackend` carry the stamp (older
+ *   versions ignore it); the Redis backends only with `publishTime: true`
+ *   (off by default, since versions before it drop stamped messages; every
+ *   version with it reads both formats), and that holds for what a node
+ *   publishes to itself too, as it comes back through Redis. Across
  *   machines the lag is as exact as their clocks agree (run NTP); a
  *   negative difference is recorded as 0. No channel attribute unless
  *   `broadcastChannelTemplate` names one.
  *
  * @param app The app.
- * @param options The instrumentation scope.
+ * @param options The instrumentation scope, and the broadcast lag's channel
+ * attribute.
  * @returns A function that stops observing.
  *
  * @example Instrumenting an app (export with OTEL_DENO=true)
