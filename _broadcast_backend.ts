@@ -5,7 +5,11 @@
 
 /**
  * One message as a backend carries it: its kind, and its encoded payload
- * (JSON values travel as their JSON text).
+ * (JSON values travel as their JSON text). `time` is when `publish()` was
+ * called, in milliseconds since the epoch, set only when someone measures
+ * the delivery lag (a member of an observed app joined this `Broadcast`, or
+ * the backend's `publishTime` is on); a backend that can carries it to the
+ * other processes' listeners.
  *
  * @example What publish() hands a backend
  * ```ts
@@ -34,9 +38,9 @@
  * ```
  */
 export type BroadcastMessage =
-  | { kind: "text"; data: string }
-  | { kind: "bytes"; data: Uint8Array }
-  | { kind: "json"; data: string };
+  | { kind: "text"; data: string; time?: number }
+  | { kind: "bytes"; data: Uint8Array; time?: number }
+  | { kind: "json"; data: string; time?: number };
 
 /**
  * Where a publication sits in its channel's history: `offset` counts the
@@ -264,6 +268,13 @@ export interface PresenceDiff {
  * ```
  */
 export interface BroadcastBackend {
+  /**
+   * Whether every publication should carry its time (`message.time`) to the
+   * other processes, so that they measure the delivery lag of what any
+   * process publishes. Unset: a `Broadcast` stamps a publication only when
+   * one of its own members is observed.
+   */
+  readonly publishTime?: boolean;
   /**
    * Registers the listener that receives every message of the subscribed
    * channels; called once by each `Broadcast` using the backend.

@@ -26,7 +26,7 @@ import { addressKey, clientAddress } from "./_client_key.ts";
 import { MeteredSocket, type MeterPolicy } from "./_metered_socket.ts";
 import { accessLine, routeWhere, type SessionCounts } from "./_access_log.ts";
 import { type Metered, report, type SessionHost } from "./_session.ts";
-import { END, SEND_NOW } from "./_symbols.ts";
+import { END, OBSERVERS, SEND_NOW } from "./_symbols.ts";
 import {
   encodeError,
   ERROR_CODE,
@@ -673,6 +673,8 @@ export class Admission implements Metered {
       const sessions = meter.counting
         ? ops.sessions(ws, meter.route, record?.startTime ?? Date.now())
         : [];
+      // Broadcast reports its deliveries to them (see Broadcast#send).
+      if (sessions.length > 0) ws[OBSERVERS] = sessions;
       const socket = new MeteredSocket(upgraded.socket, meter, {
         end: (code, reason) => ws[END](code, reason),
         overLimit: this.#policy.protocol

@@ -275,28 +275,51 @@ export function safeRedisUrl(url: string, owner: string): string {
 }
 
 // One byte says what the payload is: the rest is the text (UTF-8) or bytes.
+// A payload with its publish time (`publishTime: true`) is "@", the time (a
+// big-endian float64, ms since the epoch), then the payload as before.
+// Readers take both: a stream written before keeps being read. (A reader of
+// a version before the time existed drops "@" payloads as not its own.)
 const TEXT = 0x74; // "t"
 const BYTES = 0x62; // "b"
 const JSON_TEXT = 0x6a; // "j"
+const TIMED = 0x40; // "@"
+const TIME_BYTES = 9;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeMessage(message: BroadcastMessage): Buffer {
+export function encodeMessage(
+  message: BroadcastMessage,
+  withTime = false,
+): Buffer {
   const body = message.kind === "bytes"
     ? message.data
     : encoder.encode(message.data);
+  const time = withTime ? message.time : undefined;
+  const at = time === undefined ? 0 : TIME_BYTES;
   // node-redis sends a Buffer as raw bytes.
-  const out = Buffer.allocUnsafe(body.length + 1);
-  out[0] = message.kind === "text"
+  const out = Buffer.allocUnsafe(at + body.length + 1);
+  if (time !== undefined) {
+    out[0] = TIMED;
+    out.writeDoubleBE(time, 1);
+  }
+  out[at] = message.kind === "text"
     ? TEXT
     : message.kind === "bytes"
     ? BYTES
     : JSON_TEXT;
-  out.set(body, 1);
+  out.set(body, at + 1);
   return out;
 }
 
 export function decodeMessage(raw: Uint8Array): BroadcastMessage | null {
+  if (raw[0] === TIMED) {
+    if (raw.length <= TIME_BYTES || raw[TIME_BYTES] === TIMED) return null;
+    const message = decodeMessage(raw.subarray(TIME_BYTES));
+    if (message === null) return null;
+    message.time = new DataView(raw.buffer, raw.byteOffset + 1, 8)
+      .getFloat64(0);
+    return message;
+  }
   const body = raw.subarray(1);
   switch (raw[0]) {
     case TEXT:

@@ -21,6 +21,11 @@ export const SETTLED: unique symbol = Symbol("wsapi.settled");
 export const OPENING: unique symbol = Symbol("wsapi.opening");
 /** Whether accept() has upgraded the connection. */
 export const ACCEPTED: unique symbol = Symbol("wsapi.accepted");
+/**
+ * The session observers of an accepted connection, given by the app and
+ * read by broadcast (which reports its deliveries' lag to them).
+ */
+export const OBSERVERS: unique symbol = Symbol("wsapi.observers");
 /** Whether the route has a message protocol (broadcast adds its envelope). */
 export const ON_PROTOCOL: unique symbol = Symbol("wsapi.onProtocol");
 /** Makes `accept()` without a subprotocol choose an offered one. */

@@ -33,7 +33,7 @@
  */
 import type { WebSocket } from "./websocket.ts";
 import { WebSocketState } from "./messages.ts";
-import { END, SEND_NOW } from "./_symbols.ts";
+import { END, OBSERVERS, SEND_NOW } from "./_symbols.ts";
 import type {
   BroadcastBackend,
   BroadcastMessage,
@@ -45,6 +45,7 @@ import { assertPosition } from "./_channel_history.ts";
 import { MemberPayload } from "./_member_payload.ts";
 import { Presence } from "./_presence.ts";
 import { MemoryBackend } from "./_memory_backend.ts";
+import { type DeliveryObserver, epochMs } from "./_delivery_lag.ts";
 
 export type {
   BackendListener,
@@ -370,6 +371,8 @@ interface Member {
    * wait here meanwhile (null almost always: one check on the hot path).
    */
   recovering: Map<string, Held[]> | null;
+  /** The connection's session observers, told each delivery's lag. */
+  observers: readonly DeliveryObserver[] | undefined;
 }
 
 class Subscription {
@@ -472,6 +475,27 @@ function covered(
     position.offset <= top.offset;
 }
 
+// Tells a member's session observers how long after publish() its socket
+// was handed the message. An observer that throws must not stop the
+// fan-out to the members after it.
+function delivered(
+  observers: readonly DeliveryObserver[],
+  channel: string,
+  time: number,
+): void {
+  const lagMs = epochMs() - time;
+  for (const observer of observers) {
+    try {
+      observer.broadcastDelivered?.(channel, lagMs);
+    } catch (error) {
+      console.error(
+        `Broadcast: a session observer's broadcastDelivered() threw on "${channel}":`,
+        error,
+      );
+    }
+  }
+}
+
 function backendName(backend: BroadcastBackend): string {
   return backend.constructor?.name || "backend";
 }
@@ -526,6 +550,9 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
   // live sequence is filled from the history.
   #last = new Map<string, StreamPosition>();
   #repairing = new Map<string, Held[]>();
+  // Members whose connection is observed: while there are none (and the
+  // backend does not ask for publish times), nothing reads a clock for lag.
+  #observed = 0;
 
   /**
    * Creates a broadcaster over `backend`.
@@ -567,6 +594,9 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
   ): Promise<PublishResult<B>> {
     this.#assertOpen("publish");
     const message = encode(data, channel);
+    if (this.#observed > 0 || this.#backend.publishTime === true) {
+      message.time = epochMs();
+    }
     await this.#connected;
     const position = await this.#backend.publish(channel, message);
     return (position ?? null) as PublishResult<B>;
@@ -674,7 +704,9 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
         busySince: 0,
         onAbort,
         recovering: null,
+        observers: ws[OBSERVERS],
       };
+      if (member.observers !== undefined) this.#observed++;
       this.#members.set(ws, member);
       ws.signal.addEventListener("abort", onAbort, { once: true });
     }
@@ -723,6 +755,7 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     if (room.size === 0) this.#rooms.delete(channel);
     if (member.channels.size === 0) {
       this.#members.delete(ws);
+      if (member.observers !== undefined) this.#observed--;
       ws.signal.removeEventListener("abort", member.onAbort);
     }
     this.#dropInterest(channel);
@@ -829,6 +862,8 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
             member.ws,
           ),
           now,
+          channel,
+          undefined, // a replay: its age is not lag
         );
       }
     }
@@ -855,6 +890,8 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
         member,
         new MemberPayload(channel, message, position).for(member.ws),
         now,
+        channel,
+        message.time,
       );
     }
   }
@@ -1004,17 +1041,27 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     // routes, in one envelope shared by their members).
     const payload = new MemberPayload(channel, message, position);
     const now = Date.now();
+    const time = message.time;
     for (const member of room) {
       const held = member.recovering?.get(channel);
       if (held !== undefined) {
         held.push({ message, position });
         continue;
       }
-      this.#send(member, payload.for(member.ws), now);
+      this.#send(member, payload.for(member.ws), now, channel, time);
     }
   }
 
-  #send(member: Member, payload: string | Uint8Array, now: number): void {
+  // `time`: the publication's, when it is live, carries one, and lag is
+  // measured; then an observed member is told the lag once the socket has
+  // the message.
+  #send(
+    member: Member,
+    payload: string | Uint8Array,
+    now: number,
+    channel: string,
+    time: number | undefined,
+  ): void {
     if (
       member.pending >= this.#maxPending ||
       (member.pending > 0 && now - member.busySince > this.#slowTimeout)
@@ -1026,6 +1073,9 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     }
     // The common case: nothing waiting, so no promise or closure per member.
     if (member.pending === 0 && member.ws[SEND_NOW](payload)) {
+      if (time !== undefined && member.observers !== undefined) {
+        delivered(member.observers, channel, time);
+      }
       return;
     }
     const sent = typeof payload === "string"
@@ -1034,7 +1084,12 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     if (member.pending === 0) member.busySince = now;
     member.pending++;
     sent.then(
-      () => member.pending--,
+      () => {
+        member.pending--;
+        if (time !== undefined && member.observers !== undefined) {
+          delivered(member.observers, channel, time);
+        }
+      },
       () => member.pending--, // gone: the abort listener makes it leave
     );
   }

@@ -103,6 +103,19 @@ export interface SessionObserver {
   received?(bytes: number): void;
   /** A message of `bytes` bytes went out. */
   sent?(bytes: number): void;
+  /**
+   * A `Broadcast` handed this connection a live message of `channel`,
+   * `lagMs` milliseconds after `publish()` was called (for a socket over its
+   * send high-water mark, once the message went out). Replays of history
+   * (`join(channel, ws, { since })`) are not reported: their age is how long
+   * the client was away. Reported for publications that carry their time:
+   * a `Broadcast` stamps its own while it has an observed member (or always,
+   * with a backend's `publishTime: true`), and the backend carries the stamp
+   * to other processes (`BroadcastChannelBackend`; the Redis backends only
+   * with `publishTime: true`). Across machines it is as exact as their
+   * clocks agree, and may then be negative.
+   */
+  broadcastDelivered?(channel: string, lagMs: number): void;
   /** The connection has closed. */
   closed?(info: SessionInfo): void;
 }

@@ -35,13 +35,27 @@ import type { WebSocket } from "./websocket.ts";
  * import type { InstrumentOptions } from "@wsapi/wsapi/otel";
  * import assert from "node:assert/strict";
  *
- * const options: InstrumentOptions = { scopeName: "chat-server" };
- * assert.equal(options.scopeName, "chat-server");
+ * const options: InstrumentOptions = {
+ *   scopeName: "chat-server",
+ *   // "room:42" and "room:7" are both recorded as "room:*".
+ *   broadcastChannelTemplate: (channel) => channel.replace(/:.*$/, ":*"),
+ * };
+ * assert.equal(options.broadcastChannelTemplate?.("room:42"), "room:*");
  * ```
  */
 export interface InstrumentOptions {
   /** The instrumentation scope of the tracer and meter. @default {"@wsapi/wsapi"} */
   scopeName?: string;
+  /**
+   * Names a broadcast channel for the `messaging.destination.template`
+   * attribute of `websocket.server.broadcast.lag` (undefined: none). Return
+   * few distinct values (`"room:*"`, not `"room:42"`): every value is a
+   * time series of its own. Unset, the lag has no channel attribute, since
+   * channel names are often unbounded (one per user or document).
+   *
+   * @default {undefined}
+   */
+  broadcastChannelTemplate?: (channel: string) => string | undefined;
 }
 
 const SCOPE = "@wsapi/wsapi";
@@ -75,10 +89,29 @@ const SCOPE = "@wsapi/wsapi";
  * - `websocket.server.closes` (counter; also `websocket.close.code`);
  * - `websocket.server.send_buffer.high_water` (histogram, `By`, one value
  *   per session: the largest send buffer seen);
- * - `websocket.server.session.duration` (histogram, `s`).
+ * - `websocket.server.session.duration` (histogram, `s`);
+ * - `websocket.server.broadcast.lag` (histogram, `ms`): for each live
+ *   message a `Broadcast` (`@wsapi/wsapi/broadcast`) hands a socket of this
+ *   app, the time since `publish()` was called (for a socket over its send
+ *   high-water mark, until the message went out). A `Broadcast` belongs to
+ *   no app: the deliveries to a member are recorded by the app that
+ *   accepted it. Replays of history on `join(channel, ws, { since })` are
+ *   not recorded (their age is the client's absence, not lag), nor are
+ *   `subscribe()` iterators. Measured are the publications that carry
+ *   their time: a `Broadcast` stamps its publications while it has an
+ *   observed member, or always when its backend has `publishTime: true`.
+ *   `MemoryBackend` and `BroadcastChannelBackend` carry the stamp (older
+ *   versions ignore it); the Redis backends only with `publishTime: true`
+ *   (off by default, since versions before it drop stamped messages; every
+ *   version with it reads both formats), and that holds for what a node
+ *   publishes to itself too, as it comes back through Redis. Across
+ *   machines the lag is as exact as their clocks agree (run NTP); a
+ *   negative difference is recorded as 0. No channel attribute unless
+ *   `broadcastChannelTemplate` names one.
  *
  * @param app The app.
- * @param options The instrumentation scope.
+ * @param options The instrumentation scope, and the broadcast lag's channel
+ * attribute.
  * @returns A function that stops observing.
  *
  * @example Instrumenting an app (export with OTEL_DENO=true)
@@ -106,7 +139,7 @@ export function instrument(
 ): () => void {
   const tracer = otel.trace.getTracer(options.scopeName ?? SCOPE);
   const meter = otel.metrics.getMeter(options.scopeName ?? SCOPE);
-  const instruments = new Instruments(meter);
+  const instruments = new Instruments(meter, options.broadcastChannelTemplate);
   // Handshake spans of accepted connections, ended when the 101 is reported.
   const pending = new WeakMap<HTTPConnection, otel.Span>();
   return app.observe({
@@ -193,8 +226,16 @@ class Instruments {
   readonly closes: otel.Counter;
   readonly sendBuffer: otel.Histogram;
   readonly duration: otel.Histogram;
+  readonly broadcastLag: otel.Histogram;
+  readonly channelTemplate:
+    | ((channel: string) => string | undefined)
+    | undefined;
 
-  constructor(meter: otel.Meter) {
+  constructor(
+    meter: otel.Meter,
+    channelTemplate: ((channel: string) => string | undefined) | undefined,
+  ) {
+    this.channelTemplate = channelTemplate;
     this.open = meter.createUpDownCounter(
       "websocket.server.active_connections",
       { description: "Open WebSocket connections", unit: "{connection}" },
@@ -234,6 +275,36 @@ class Instruments {
       "websocket.server.session.duration",
       { description: "How long WebSocket sessions lasted", unit: "s" },
     );
+    this.broadcastLag = meter.createHistogram(
+      "websocket.server.broadcast.lag",
+      {
+        description:
+          "Time from a broadcast's publish() to its message handed to a socket",
+        unit: "ms",
+        // In-process deliveries take well under a millisecond; the
+        // default boundaries (0, 5, 10, ... ms) would put them all in one.
+        advice: {
+          explicitBucketBoundaries: [
+            0.1,
+            0.25,
+            0.5,
+            1,
+            2.5,
+            5,
+            10,
+            25,
+            50,
+            100,
+            250,
+            500,
+            1000,
+            2500,
+            5000,
+            10000,
+          ],
+        },
+      },
+    );
   }
 }
 
@@ -246,6 +317,8 @@ class Session implements SessionObserver {
   #span: otel.Span;
   // One attributes object for every data point of this session.
   #attributes: otel.Attributes;
+  // The lag's attributes per channel template, with broadcastChannelTemplate.
+  #lagAttributes: Map<string, otel.Attributes> | undefined;
 
   constructor(
     instruments: Instruments,
@@ -274,6 +347,27 @@ class Session implements SessionObserver {
   sent(bytes: number): void {
     this.#instruments.messagesSent.add(1, this.#attributes);
     this.#instruments.bytesSent.add(bytes, this.#attributes);
+  }
+
+  broadcastDelivered(channel: string, lagMs: number): void {
+    const instruments = this.#instruments;
+    // Histograms take no negative values; one comes from clock skew.
+    const lag = lagMs > 0 ? lagMs : 0;
+    const template = instruments.channelTemplate?.(channel);
+    if (template === undefined) {
+      instruments.broadcastLag.record(lag, this.#attributes);
+      return;
+    }
+    const cache = this.#lagAttributes ??= new Map();
+    let attributes = cache.get(template);
+    if (attributes === undefined) {
+      attributes = {
+        ...this.#attributes,
+        "messaging.destination.template": template,
+      };
+      cache.set(template, attributes);
+    }
+    instruments.broadcastLag.record(lag, attributes);
   }
 
   closed(info: SessionInfo): void {

@@ -58,6 +58,7 @@ import type {
   Protocol,
 } from "./protocol.ts";
 import { ProtocolSession } from "./_protocol_session.ts";
+import type { DeliveryObserver } from "./_delivery_lag.ts";
 import {
   parseResume,
   RESUME_PARAM,
@@ -68,6 +69,7 @@ import {
   DATA,
   DEFER_URL,
   END,
+  OBSERVERS,
   ON_PROTOCOL,
   OPENING,
   PACK_HEADERS,
@@ -268,6 +270,7 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
   // Built on first use of messages()/emit() on a protocol route.
   #protocol: ProtocolSession | Protocol | undefined;
   #onInvalid: InvalidMessagePolicy;
+  #observers: readonly DeliveryObserver[] | undefined = undefined;
   // clientState changes only in #clientMoves() (receiving);
   // applicationState only in #sendControl() (accept, close, a denial
   // response) and #lost() (a send that found the client gone).
@@ -378,6 +381,22 @@ export class WebSocket<P extends Protocol = any> extends HTTPConnection {
    */
   [SETTLED](): boolean {
     return this.#driver.settled;
+  }
+
+  /**
+   * The connection's session observers, set by the app when it accepts an
+   * observed connection (undefined otherwise); broadcast reports the lag
+   * of its deliveries to them.
+   *
+   * @ignore
+   */
+  get [OBSERVERS](): readonly DeliveryObserver[] | undefined {
+    return this.#observers;
+  }
+
+  /** @ignore */
+  set [OBSERVERS](observers: readonly DeliveryObserver[] | undefined) {
+    this.#observers = observers;
   }
 
   /**

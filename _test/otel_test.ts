@@ -34,6 +34,7 @@ interface OtlpPoint {
 }
 interface OtlpMetric {
   name: string;
+  unit?: string;
   sum?: { dataPoints: OtlpPoint[] };
   histogram?: { dataPoints: OtlpPoint[] };
 }
@@ -106,7 +107,7 @@ Deno.test("instrument() under OTEL_DENO=true exports handshake and session spans
     assert.equal(output.code, 0, stderr);
     assert.equal(
       new TextDecoder().decode(output.stdout).trim(),
-      '["echo ab","echo cde"]',
+      '["echo ab","echo cde","a1","a2","p1"]',
     );
   } finally {
     await collector.shutdown();
@@ -191,15 +192,66 @@ Deno.test("instrument() under OTEL_DENO=true exports handshake and session spans
   );
   // Opened and closed: back to zero.
   assert.equal(total(metrics, "websocket.server.active_connections", route), 0);
-  const high = metrics.find((m) =>
-    m.name === "websocket.server.send_buffer.high_water"
+  assert.equal(
+    histogram(metrics, "websocket.server.send_buffer.high_water", route).count,
+    1,
   );
-  assert.equal(Number(high?.histogram?.dataPoints[0].count), 1);
-  const duration = metrics.find((m) =>
-    m.name === "websocket.server.session.duration"
+  assert.equal(
+    histogram(metrics, "websocket.server.session.duration", route).count,
+    1,
   );
-  assert.equal(Number(duration?.histogram?.dataPoints[0].count), 1);
+
+  // Broadcast lag: one value per delivery to a member, in ms, by route;
+  // the channel only as the template broadcastChannelTemplate gave.
+  const lag = metrics.find((m) => m.name === "websocket.server.broadcast.lag");
+  assert.equal(lag?.unit, "ms");
+  const feeds = { "http.route": "/feeds/{name}" };
+  const templated = histogram(metrics, "websocket.server.broadcast.lag", {
+    ...feeds,
+    "messaging.destination.template": "feed:*",
+  });
+  assert.equal(templated.count, 2);
+  const untemplated = histogram(
+    metrics,
+    "websocket.server.broadcast.lag",
+    feeds,
+    (attrs) => !("messaging.destination.template" in attrs),
+  );
+  assert.equal(untemplated.count, 1);
+  for (const { sum, max } of [templated, untemplated]) {
+    // In one process, well under the run's length; never negative.
+    assert.ok(sum >= 0 && max >= 0 && max < 10_000, `sum ${sum}, max ${max}`);
+  }
+  assert.equal(
+    histogram(metrics, "websocket.server.broadcast.lag", route).count,
+    0,
+    "no broadcast on the echo route",
+  );
 });
+
+// Adds up a histogram's points whose attributes include `where` (and pass
+// `also`).
+function histogram(
+  metrics: OtlpMetric[],
+  name: string,
+  where: Record<string, unknown>,
+  also: (attrs: Record<string, unknown>) => boolean = () => true,
+): { count: number; sum: number; max: number } {
+  const out = { count: 0, sum: 0, max: 0 };
+  for (const metric of metrics.filter((m) => m.name === name)) {
+    for (const point of metric.histogram?.dataPoints ?? []) {
+      const attrs = attributes(point.attributes);
+      if (
+        Object.entries(where).every(([k, v]) => attrs[k] === v) && also(attrs)
+      ) {
+        out.count += Number(point.count ?? 0);
+        out.sum += point.sum ?? 0;
+        out.max = Math.max(out.max, point.max ?? 0);
+      }
+    }
+  }
+  return out;
+}
 
 Deno.test("instrument() without an exporter leaves messaging as it was, before and after stop()", async () => {
   const app = new App();
