@@ -47,6 +47,7 @@ import {
   RedisConnection,
   safeRedisUrl,
 } from "./_redis_connection.ts";
+import { PublishBatches } from "./_publish_batches.ts";
 
 /**
  * Options of {@linkcode RedisBackend} (and of {@linkcode RedisStreamBackend},
@@ -381,9 +382,11 @@ local function new_epoch()
   return string.format('%x', tonumber(t[1])) .. string.format('%05x', tonumber(t[2]))
 end
 `;
-// KEYS: stream, meta, live channel. ARGV: payload. The limits are written
-// into the script (one per backend configuration): fewer arguments to send
-// and parse on the hot path.
+// KEYS: stream, meta, live channel. ARGV: the payloads of one batch (see
+// _publish_batches.ts), in order. One offset each; the clock, the
+// expiries and the trim once per batch. The limits are written into the
+// script (one per backend configuration): fewer arguments to send and parse
+// on the hot path. Returns {epoch, offset of the first}.
 function publishScript(size: number, ttl: number, epochTtl: number): string {
   return NEW_EPOCH + `
 local epoch = redis.call('HGET', KEYS[2], 'e')
@@ -392,14 +395,22 @@ if not epoch then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'e', epoch, 's', 0)
 end
-local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
+local n = #ARGV
+local first = redis.call('HINCRBY', KEYS[2], 's', n) - n + 1
 local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ${size}, offset .. '-1', 't', string.format('%d', now), 'd', ARGV[1])
+local now = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000))
+local prefix = epoch .. ':'
+for i = 1, n - 1 do
+  local offset = first + i - 1
+  redis.call('XADD', KEYS[1], offset .. '-1', 't', now, 'd', ARGV[i])
+  redis.call('PUBLISH', KEYS[3], prefix .. offset .. ':' .. ARGV[i])
+end
+local last = first + n - 1
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ${size}, last .. '-1', 't', now, 'd', ARGV[n])
+redis.call('PUBLISH', KEYS[3], prefix .. last .. ':' .. ARGV[n])
 redis.call('EXPIRE', KEYS[1], ${ttl})
 redis.call('EXPIRE', KEYS[2], ${epochTtl})
-redis.call('PUBLISH', KEYS[3], epoch .. ':' .. offset .. ':' .. ARGV[1])
-return {epoch, offset}
+return {epoch, first}
 `;
 }
 
@@ -546,6 +557,9 @@ export class RedisStreamBackend implements HistoryBackend {
   #scripts = new Map<string, string>();
   #keys = new Map<string, [string, string, string]>();
   #publishScript: string;
+  #batches = new PublishBatches((channel, payloads) =>
+    this.#publishBatch(channel, payloads)
+  );
 
   /**
    * Creates the backend; it connects on first use.
@@ -713,14 +727,24 @@ export class RedisStreamBackend implements HistoryBackend {
         `Cannot publish to "${channel}": the Redis backend is closed`,
       );
     }
-    const [stream, meta, live] = this.#streamKeys(channel);
+    return await this.#batches.add(
+      channel,
+      encodeMessage(message, this.publishTime),
+    );
+  }
+
+  // One batch of publications to `channel` (see _publish_batches.ts).
+  async #publishBatch(
+    channel: string,
+    payloads: Uint8Array[],
+  ): Promise<{ epoch: string; first: number }> {
     const reply = await this.#eval(
       `publish to "${channel}"`,
       this.#publishScript,
-      [stream, meta, live],
-      [encodeMessage(message, this.publishTime)],
+      this.#streamKeys(channel),
+      payloads,
     ) as [Uint8Array, number];
-    return { epoch: textDecoder.decode(reply[0]), offset: Number(reply[1]) };
+    return { epoch: textDecoder.decode(reply[0]), first: Number(reply[1]) };
   }
 
   /**

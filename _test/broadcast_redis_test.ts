@@ -208,6 +208,61 @@ Deno.test("[redis] the chat demo with BROADCAST=redis and no Redis says so withi
   }
 });
 
+Deno.test("[redis] RedisStreamBackend: 500 publications made at once go in a few scripts, with consecutive offsets, received in order", async () => {
+  const redis = await startRedis();
+  const publisher = new Broadcast(new RedisStreamBackend({ url: redis.url }));
+  const receiver = new Broadcast(new RedisStreamBackend({ url: redis.url }), {
+    maxQueuedEvents: 1000,
+  });
+  const controller = new AbortController();
+  const scripts = async () =>
+    Number(
+      /cmdstat_evalsha:calls=(\d+)/.exec(
+        await redisCommand(redis.port, "INFO commandstats"),
+      )?.[1] ?? 0,
+    );
+  try {
+    const events = receiver.subscribe<number>("room", {
+      signal: controller.signal,
+    });
+    await events.ready;
+    await publisher.publish("room", -1); // connected, script loaded
+    assert.equal((await events.next()).value?.data, -1);
+    const before = await scripts();
+    const positions = await Promise.all(
+      Array.from({ length: 500 }, (_, n) => publisher.publish("room", n)),
+    );
+    const calls = await scripts() - before;
+    assert.ok(calls >= 2 && calls <= 10, `${calls} scripts for 500`);
+    assert.deepEqual(
+      positions.map((position) => position.offset),
+      Array.from({ length: 500 }, (_, n) => n + 2),
+    );
+    assert.ok(positions.every((p) => p.epoch === positions[0].epoch));
+    const got = [];
+    for (let n = 0; n < 500; n++) {
+      const { value } = await events.next();
+      got.push([value!.data, value!.offset]);
+    }
+    assert.deepEqual(got, Array.from({ length: 500 }, (_, n) => [n, n + 2]));
+    // And the history holds them, for a client that resumes.
+    const resumed = receiver.subscribe<number>("room", {
+      since: positions[497],
+      signal: controller.signal,
+    });
+    assert.equal(await resumed.recovered, true);
+    assert.deepEqual(
+      [(await resumed.next()).value?.data, (await resumed.next()).value?.data],
+      [498, 499],
+    );
+  } finally {
+    controller.abort();
+    await publisher.close();
+    await receiver.close();
+    await redis.stop();
+  }
+});
+
 Deno.test("[redis] RedisStreamBackend: messages lost while the subscriber connection was cut are filled in from the stream, in order", async () => {
   const redis = await startRedis();
   const publisher = new Broadcast(new RedisStreamBackend({ url: redis.url }));
@@ -265,9 +320,20 @@ async function redisCommand(port: number, command: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     await conn.write(new TextEncoder().encode(command + "\r\n"));
-    const buffer = new Uint8Array(256);
-    const n = await conn.read(buffer);
-    return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+    const buffer = new Uint8Array(64 * 1024);
+    let length = 0;
+    while (true) {
+      const n = await conn.read(buffer.subarray(length));
+      if (n === null) break;
+      length += n;
+      const text = new TextDecoder().decode(buffer.subarray(0, length));
+      // A bulk reply ("$size\r\n...") may come in more than one read.
+      const bulk = /^\$(\d+)\r\n/.exec(text);
+      if (bulk === null || length >= bulk[0].length + Number(bulk[1]) + 2) {
+        return text;
+      }
+    }
+    return new TextDecoder().decode(buffer.subarray(0, length));
   } finally {
     conn.close();
   }
