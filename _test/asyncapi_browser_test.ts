@@ -4,35 +4,56 @@
 // answers; on the chat example, it joins and sees its message said. A
 // screenshot of each is kept in _test/artifacts/ (git-ignored).
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import type { Page } from "playwright-core";
 import { toJsonSchema } from "@valibot/to-json-schema";
+import type { App } from "../app.ts";
 import { docs, type JsonObject } from "../asyncapi.ts";
 import { Broadcast, MemoryBackend } from "../broadcast.ts";
 import { chatApp } from "../examples/chat/main.ts";
+import { launchChromium, screenshot } from "./_chromium.ts";
 import { protocolApp } from "./_protocol_app.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = new URL("./artifacts/", import.meta.url);
-
-async function launch() {
+// Serves `app`, opens its /docs in Chromium and runs `test` on the page;
+// then the page must have thrown nothing and, being self-contained, loaded
+// nothing but itself and the socket.
+async function onDocsPage(
+  app: App,
+  test: (page: Page) => Promise<void>,
+): Promise<void> {
+  const browser = await launchChromium();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    app.fetch,
+  );
   try {
-    await Deno.stat(CHROMIUM);
-  } catch {
-    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+    const origin = `http://127.0.0.1:${server.addr.port}`;
+    const page = await browser.newPage();
+    const requested: string[] = [];
+    page.on("request", (request) => requested.push(request.url()));
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`${origin}/docs`);
+    await test(page);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(
+      requested.filter((url) => !url.startsWith(origin)),
+      [],
+    );
+  } finally {
+    await browser.close();
+    await app.shutdown({ timeoutMs: 2000 });
+    await server.shutdown();
   }
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ], // playwright gives each launch a fresh, temporary profile
-  });
+}
+
+async function connect(page: Page): Promise<void> {
+  await page.click("#connect");
+  await page.locator("#status", { hasText: /^connected/ }).waitFor();
+}
+
+async function disconnect(page: Page): Promise<void> {
+  await page.click("#connect"); // the same button, now "Disconnect"
+  await page.locator("#status", { hasText: "closed (1000)" }).waitFor();
 }
 
 Deno.test({
@@ -41,20 +62,7 @@ Deno.test({
   async fn() {
     const app = protocolApp();
     docs(app, { info: { title: "Chat", version: "1.0.0" } });
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      app.fetch,
-    );
-    const browser = await launch();
-    try {
-      const origin = `http://127.0.0.1:${server.addr.port}`;
-      const page = await browser.newPage();
-      const requested: string[] = [];
-      page.on("request", (request) => requested.push(request.url()));
-      const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(error.message));
-      await page.goto(`${origin}/docs`);
-
+    await onDocsPage(app, async (page) => {
       // The reference part lists every channel and what is undescribed.
       await page.locator("#channel-room").waitFor();
       assert.match(
@@ -76,8 +84,7 @@ Deno.test({
       await page.fill('[name="path-room"]', "lobby");
       await page.fill('[name="query-token"]', "t0k");
       await page.fill('[name="query-nick"]', "ann");
-      await page.click("#connect");
-      await page.locator("#status", { hasText: /^connected/ }).waitFor();
+      await connect(page);
 
       // A message from the form made from `say`'s schema.
       assert.equal(await page.inputValue("#message-select"), "say");
@@ -108,38 +115,21 @@ Deno.test({
         '{"type":"history","id":2,"data":{"limit":5}}',
       );
 
-      await Deno.mkdir(ARTIFACTS, { recursive: true });
-      await page.screenshot({
-        path: new URL("docs_console.png", ARTIFACTS).pathname,
-        fullPage: true,
-      });
+      await screenshot(page, "docs_console.png", { fullPage: true });
 
-      await page.click("#connect"); // Disconnect
-      await page.locator("#status", { hasText: "closed (1000)" }).waitFor();
+      await disconnect(page);
 
       // A route without a protocol: the frame is sent as typed.
       await page.click("#channel-raw button");
       assert.equal(await page.inputValue("#channel-select"), "raw");
       await page.fill('[name="path-id"]', "7");
-      await page.click("#connect");
-      await page.locator("#status", { hasText: /^connected/ }).waitFor();
+      await connect(page);
       await page.fill("#frame", "plain text");
       await page.click("#send");
       await page.locator("#log li.in", { hasText: "echo 7: plain text" })
         .waitFor();
-      await page.click("#connect");
-      await page.locator("#status", { hasText: "closed (1000)" }).waitFor();
-      assert.deepEqual(errors, []);
-      // Self-contained: the page loaded nothing but itself and the socket.
-      assert.deepEqual(
-        requested.filter((url) => !url.startsWith(origin)),
-        [],
-      );
-    } finally {
-      await browser.close();
-      await app.shutdown({ timeoutMs: 2000 });
-      await server.shutdown();
-    }
+      await disconnect(page);
+    });
   },
 });
 
@@ -161,76 +151,51 @@ Deno.test({
           ) as JsonObject
           : undefined,
     });
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      app.fetch,
-    );
-    const browser = await launch();
     try {
-      const origin = `http://127.0.0.1:${server.addr.port}`;
-      const page = await browser.newPage();
-      const requested: string[] = [];
-      page.on("request", (request) => requested.push(request.url()));
-      const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(error.message));
-      await page.goto(`${origin}/docs`);
+      await onDocsPage(app, async (page) => {
+        // The chat's one route, its messages, and what could not be described.
+        await page.locator("#channel-ws").waitFor();
+        const channel = await page.locator("#channel-ws").innerText();
+        for (const type of ["say", "said", "joined", "left"]) {
+          assert.match(channel, new RegExp(`→ (?:server|client)${type} `));
+        }
+        assert.match(
+          await page.locator("#undescribed").innerText(),
+          /receives\.say[\s\S]*trim/,
+        );
 
-      // The chat's one route, its messages, and what could not be described.
-      await page.locator("#channel-ws").waitFor();
-      const channel = await page.locator("#channel-ws").innerText();
-      for (const type of ["say", "said", "joined", "left"]) {
-        assert.match(channel, new RegExp(`→ (?:server|client)${type} `));
-      }
-      assert.match(
-        await page.locator("#undescribed").innerText(),
-        /receives\.say[\s\S]*trim/,
-      );
+        // Connect with a name (the route's query parameter).
+        assert.equal(await page.inputValue("#channel-select"), "ws");
+        await page.fill('[name="query-name"]', "ann");
+        await connect(page);
+        await page.locator("#log li.in", { hasText: '"type":"joined"' })
+          .waitFor();
+        assert.match(
+          await page.locator("#log li.in").first().innerText(),
+          /"name":"ann"/,
+        );
 
-      // Connect with a name (the route's query parameter).
-      assert.equal(await page.inputValue("#channel-select"), "ws");
-      await page.fill('[name="query-name"]', "ann");
-      await page.click("#connect");
-      await page.locator("#status", { hasText: /^connected/ }).waitFor();
-      await page.locator("#log li.in", { hasText: '"type":"joined"' })
-        .waitFor();
-      assert.match(
-        await page.locator("#log li.in").first().innerText(),
-        /"name":"ann"/,
-      );
-
-      // `say`: its data typed as JSON; the room says it back, from "ann".
-      assert.equal(await page.inputValue("#message-select"), "say");
-      await page.fill('[name="field-data"]', '{"text":"hello"}');
-      assert.equal(
-        await page.inputValue("#frame"),
-        '{"type":"say","data":{"text":"hello"}}',
-      );
-      await page.click("#send");
-      await page.locator("#log li.in", { hasText: '"type":"said"' }).waitFor();
-      assert.match(
+        // `say`: its data typed as JSON; the room says it back, from "ann".
+        assert.equal(await page.inputValue("#message-select"), "say");
+        await page.fill('[name="field-data"]', '{"text":"hello"}');
+        assert.equal(
+          await page.inputValue("#frame"),
+          '{"type":"say","data":{"text":"hello"}}',
+        );
+        await page.click("#send");
         await page.locator("#log li.in", { hasText: '"type":"said"' })
-          .innerText(),
-        /"data":\{"from":"ann","text":"hello"\}/,
-      );
+          .waitFor();
+        assert.match(
+          await page.locator("#log li.in", { hasText: '"type":"said"' })
+            .innerText(),
+          /"data":\{"from":"ann","text":"hello"\}/,
+        );
 
-      await Deno.mkdir(ARTIFACTS, { recursive: true });
-      await page.screenshot({
-        path: new URL("docs_chat_console.png", ARTIFACTS).pathname,
-        fullPage: true,
+        await screenshot(page, "docs_chat_console.png", { fullPage: true });
+
+        await disconnect(page);
       });
-
-      await page.click("#connect"); // Disconnect
-      await page.locator("#status", { hasText: "closed (1000)" }).waitFor();
-      assert.deepEqual(errors, []);
-      // Self-contained: the page loaded nothing but itself and the socket.
-      assert.deepEqual(
-        requested.filter((url) => !url.startsWith(origin)),
-        [],
-      );
     } finally {
-      await browser.close();
-      await app.shutdown({ timeoutMs: 2000 });
-      await server.shutdown();
       await broadcast.close();
     }
   },

@@ -4,12 +4,10 @@
 // it is reconnecting, and when a server is back it is connected again. A
 // screenshot of each state is kept in _test/artifacts/ (git-ignored).
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import app, { chatApp } from "../examples/chat/main.ts";
 import { Broadcast, MemoryBackend } from "../broadcast.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = new URL("./artifacts/", import.meta.url);
+import { launchChromium, screenshot } from "./_chromium.ts";
 
 function lines(page: Page): Promise<string[]> {
   return page.locator("#messages li").allTextContents();
@@ -24,30 +22,12 @@ Deno.test({
   name:
     "Chat page in Chromium: names, notices, own messages once, and a visible reconnect",
   async fn() {
-    try {
-      await Deno.stat(CHROMIUM);
-    } catch {
-      throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-    }
-    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const browser = await launchChromium();
     let server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen() {} },
       app.fetch,
     );
     const port = server.addr.port;
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ], // playwright gives each launch a fresh, temporary profile
-    });
     const second = new Broadcast(new MemoryBackend());
     const restarted = chatApp(second);
     try {
@@ -87,7 +67,7 @@ Deno.test({
         1,
         "Alice's own message is shown once",
       );
-      await alice.screenshot({ path: new URL("chat.png", ARTIFACTS).pathname });
+      await screenshot(alice, "chat.png");
 
       // The server goes away: the page says so, and keeps trying.
       await app.shutdown({ timeoutMs: 2000 });
@@ -96,9 +76,7 @@ Deno.test({
         hasText: "Disconnected, reconnecting",
       }).waitFor();
       assert.equal(await alice.locator("#say button").isDisabled(), true);
-      await alice.screenshot({
-        path: new URL("chat-reconnecting.png", ARTIFACTS).pathname,
-      });
+      await screenshot(alice, "chat-reconnecting.png");
 
       // A server is back on the same address: the page reconnects by itself.
       server = Deno.serve(
