@@ -174,49 +174,50 @@ export interface RedisStreamBackendOptions extends RedisBackendOptions {
   presence?: { ttlSeconds?: number };
 }
 
-interface Roles {
-  commands: RedisConnection;
-  subscriber: RedisConnection;
-  safeUrl: string;
-  prefix: string;
-}
-
-function roles(options: RedisBackendOptions, owner: string): Roles {
-  const safeUrl = safeRedisUrl(options.url, owner);
-  const common = {
-    url: options.url,
-    safeUrl,
-    connectTimeoutMs: options.connectTimeoutMs ?? 5000,
-    commandTimeoutMs: options.commandTimeoutMs ?? 5000,
-    maxReconnectDelayMs: options.maxReconnectDelayMs ?? 2000,
-    onError: options.onError ??
-      ((error: Error) => console.error(error.message)),
-  };
-  return {
-    commands: new RedisConnection({ ...common, role: `${owner} (commands)` }),
-    subscriber: new RedisConnection({
-      ...common,
-      role: `${owner} (subscriber)`,
-    }),
-    safeUrl,
-    prefix: options.prefix ?? "wsapi:",
-  };
-}
-
-// Connects at once, so a wrong URL or a server that is down shows in the
-// log when the app starts, not at the first message. Never fatal here: a
-// Broadcast made before Redis is up works once it is.
-// One Redis subscription per channel, however many local subscribers ask for
-// it: both backends count them the same way, on their subscriber connection.
-class ChannelSubscriptions {
-  #subscriber: RedisConnection;
+// What both backends share: a connection for commands and one for
+// subscriptions, the listeners `connect()` registered, one Redis subscription
+// per channel however many local subscribers ask for it, and whether the
+// backend is closed.
+class RedisPubSub {
+  readonly commands: RedisConnection;
+  readonly subscriber: RedisConnection;
+  readonly prefix: string;
+  listeners: BackendListener[] = [];
+  closed = false;
   #counts = new Map<string, number>();
 
-  constructor(subscriber: RedisConnection) {
-    this.#subscriber = subscriber;
+  constructor(options: RedisBackendOptions, owner: string) {
+    const common = {
+      url: options.url,
+      safeUrl: safeRedisUrl(options.url, owner),
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+      commandTimeoutMs: options.commandTimeoutMs ?? 5000,
+      maxReconnectDelayMs: options.maxReconnectDelayMs ?? 2000,
+      onError: options.onError ??
+        ((error: Error) => console.error(error.message)),
+    };
+    this.commands = new RedisConnection({
+      ...common,
+      role: `${owner} (commands)`,
+    });
+    this.subscriber = new RedisConnection({
+      ...common,
+      role: `${owner} (subscriber)`,
+    });
+    this.prefix = options.prefix ?? "wsapi:";
   }
 
-  async add(
+  // Connects at once, so a wrong URL or a server that is down shows in the
+  // log when the app starts, not at the first message. Never fatal here: a
+  // Broadcast made before Redis is up works once it is.
+  connect(listener: BackendListener): Promise<void> {
+    this.listeners.push(listener);
+    this.commands.client().catch(() => {});
+    this.subscriber.client().catch(() => {});
+    return Promise.resolve();
+  }
+
+  async subscribe(
     channel: string,
     key: string,
     onMessage: (raw: Buffer) => void,
@@ -225,7 +226,7 @@ class ChannelSubscriptions {
     this.#counts.set(channel, count + 1);
     if (count > 0) return;
     try {
-      await this.#subscriber.command(
+      await this.subscriber.command(
         `subscribe to "${channel}"`,
         // buffers: bytes arrive as sent
         (client) => client.subscribe(key, onMessage, true),
@@ -236,7 +237,7 @@ class ChannelSubscriptions {
     }
   }
 
-  async remove(channel: string, key: string): Promise<void> {
+  async unsubscribe(channel: string, key: string): Promise<void> {
     const count = (this.#counts.get(channel) ?? 0) - 1;
     if (count > 0) {
       this.#counts.set(channel, count);
@@ -244,18 +245,28 @@ class ChannelSubscriptions {
     }
     this.#counts.delete(channel);
     // By name: an unsubscribe without names has hung in node-redis.
-    if (this.#subscriber.isReady) {
-      await this.#subscriber.command(
+    if (this.subscriber.isReady) {
+      await this.subscriber.command(
         `unsubscribe from "${channel}"`,
         (client) => client.unsubscribe(key),
       );
     }
   }
-}
 
-function connectEarly(roles: Roles): void {
-  roles.commands.client().catch(() => {});
-  roles.subscriber.client().catch(() => {});
+  checkOpen(channel: string): void {
+    if (this.closed) {
+      throw new Error(
+        `Cannot publish to "${channel}": the Redis backend is closed`,
+      );
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.listeners = [];
+    this.subscriber.close();
+    this.commands.close();
+  }
 }
 
 /**
@@ -283,10 +294,7 @@ function connectEarly(roles: Roles): void {
 export class RedisBackend implements BroadcastBackend {
   /** Whether publications carry their time (the `publishTime` option). */
   readonly publishTime: boolean;
-  #roles: Roles;
-  #listeners: BackendListener[] = [];
-  #subscriptions: ChannelSubscriptions;
-  #closed = false;
+  #redis: RedisPubSub;
 
   /**
    * Creates the backend; it connects on first use.
@@ -296,8 +304,7 @@ export class RedisBackend implements BroadcastBackend {
    */
   constructor(options: RedisBackendOptions) {
     this.publishTime = options.publishTime ?? false;
-    this.#roles = roles(options, "RedisBackend");
-    this.#subscriptions = new ChannelSubscriptions(this.#roles.subscriber);
+    this.#redis = new RedisPubSub(options, "RedisBackend");
   }
 
   /**
@@ -307,9 +314,7 @@ export class RedisBackend implements BroadcastBackend {
    * @param listener Receives messages.
    */
   connect(listener: BackendListener): Promise<void> {
-    this.#listeners.push(listener);
-    connectEarly(this.#roles);
-    return Promise.resolve();
+    return this.#redis.connect(listener);
   }
 
   /**
@@ -319,13 +324,15 @@ export class RedisBackend implements BroadcastBackend {
    * @throws {Error} If Redis is away.
    */
   async subscribe(channel: string): Promise<void> {
-    await this.#subscriptions.add(
+    await this.#redis.subscribe(
       channel,
-      this.#roles.prefix + channel,
+      this.#redis.prefix + channel,
       (raw: Buffer) => {
         const message = decodeMessage(raw);
         if (message === null) return;
-        for (const listener of this.#listeners) listener(channel, message);
+        for (const listener of this.#redis.listeners) {
+          listener(channel, message);
+        }
       },
     );
   }
@@ -336,7 +343,7 @@ export class RedisBackend implements BroadcastBackend {
    * @param channel The channel.
    */
   async unsubscribe(channel: string): Promise<void> {
-    await this.#subscriptions.remove(channel, this.#roles.prefix + channel);
+    await this.#redis.unsubscribe(channel, this.#redis.prefix + channel);
   }
 
   /**
@@ -348,16 +355,12 @@ export class RedisBackend implements BroadcastBackend {
    * @throws {Error} If Redis is not connected: the message was not sent.
    */
   async publish(channel: string, message: BroadcastMessage): Promise<void> {
-    if (this.#closed) {
-      throw new Error(
-        `Cannot publish to "${channel}": the Redis backend is closed`,
-      );
-    }
-    await this.#roles.commands.command(
+    this.#redis.checkOpen(channel);
+    await this.#redis.commands.command(
       `publish to "${channel}"`,
       (client) =>
         client.publish(
-          this.#roles.prefix + channel,
+          this.#redis.prefix + channel,
           encodeMessage(message, this.publishTime),
         ),
     );
@@ -365,10 +368,7 @@ export class RedisBackend implements BroadcastBackend {
 
   /** Closes both connections at once. */
   close(): Promise<void> {
-    this.#closed = true;
-    this.#listeners = [];
-    this.#roles.subscriber.close();
-    this.#roles.commands.close();
+    this.#redis.close();
     return Promise.resolve();
   }
 }
@@ -542,9 +542,7 @@ const textDecoder = new TextDecoder();
 export class RedisStreamBackend implements HistoryBackend {
   /** Whether publications carry their time (the `publishTime` option). */
   readonly publishTime: boolean;
-  #roles: Roles;
-  #listeners: BackendListener[] = [];
-  #subscriptions: ChannelSubscriptions;
+  #redis: RedisPubSub;
   #size: number;
   #ttlSeconds: number;
   #epochTtl: number;
@@ -553,7 +551,6 @@ export class RedisStreamBackend implements HistoryBackend {
   #tracked = new Map<string, Map<string, string>>();
   #watchers = new Map<string, Set<(diff: PresenceDiff) => void>>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
-  #closed = false;
   #scripts = new Map<string, string>();
   #keys = new Map<string, [string, string, string]>();
   #publishScript: string;
@@ -570,8 +567,7 @@ export class RedisStreamBackend implements HistoryBackend {
    */
   constructor(options: RedisStreamBackendOptions) {
     this.publishTime = options.publishTime ?? false;
-    this.#roles = roles(options, "RedisStreamBackend");
-    this.#subscriptions = new ChannelSubscriptions(this.#roles.subscriber);
+    this.#redis = new RedisPubSub(options, "RedisStreamBackend");
     this.#size = options.history?.size ?? 1000;
     this.#ttlSeconds = options.history?.ttlSeconds ?? 120;
     this.#epochTtl = options.epochTtlSeconds ?? 7 * 24 * 3600;
@@ -605,7 +601,7 @@ export class RedisStreamBackend implements HistoryBackend {
   }
 
   #key(channel: string, suffix: string): string {
-    return `${this.#roles.prefix}{${channel}}:${suffix}`;
+    return `${this.#redis.prefix}{${channel}}:${suffix}`;
   }
 
   // Built once per channel: publish is the hot path.
@@ -630,9 +626,7 @@ export class RedisStreamBackend implements HistoryBackend {
    * @param listener Receives messages with their positions.
    */
   connect(listener: BackendListener): Promise<void> {
-    this.#listeners.push(listener);
-    connectEarly(this.#roles);
-    return Promise.resolve();
+    return this.#redis.connect(listener);
   }
 
   /**
@@ -642,7 +636,7 @@ export class RedisStreamBackend implements HistoryBackend {
    * @throws {Error} If Redis is away.
    */
   async subscribe(channel: string): Promise<void> {
-    await this.#subscriptions.add(
+    await this.#redis.subscribe(
       channel,
       this.#key(channel, "live"),
       (raw: Buffer) => this.#live(channel, raw),
@@ -660,7 +654,7 @@ export class RedisStreamBackend implements HistoryBackend {
       epoch: textDecoder.decode(raw.subarray(0, first)),
       offset: Number(textDecoder.decode(raw.subarray(first + 1, second))),
     };
-    for (const listener of this.#listeners) {
+    for (const listener of this.#redis.listeners) {
       listener(channel, message, position);
     }
   }
@@ -671,7 +665,7 @@ export class RedisStreamBackend implements HistoryBackend {
    * @param channel The channel.
    */
   async unsubscribe(channel: string): Promise<void> {
-    await this.#subscriptions.remove(channel, this.#key(channel, "live"));
+    await this.#redis.unsubscribe(channel, this.#key(channel, "live"));
   }
 
   async #eval(
@@ -680,7 +674,7 @@ export class RedisStreamBackend implements HistoryBackend {
     keys: string[],
     args: (string | Uint8Array)[],
   ): Promise<unknown> {
-    return await this.#roles.commands.command(action, async (client) => {
+    return await this.#redis.commands.command(action, async (client) => {
       let sha = this.#scripts.get(script);
       if (sha !== undefined) {
         try {
@@ -722,11 +716,7 @@ export class RedisStreamBackend implements HistoryBackend {
     channel: string,
     message: BroadcastMessage,
   ): Promise<StreamPosition> {
-    if (this.#closed) {
-      throw new Error(
-        `Cannot publish to "${channel}": the Redis backend is closed`,
-      );
-    }
+    this.#redis.checkOpen(channel);
     return await this.#batches.add(
       channel,
       encodeMessage(message, this.publishTime),
@@ -886,7 +876,7 @@ export class RedisStreamBackend implements HistoryBackend {
     const diffChannel = this.#key(channel, "presence-diff");
     if (first) {
       try {
-        await this.#roles.subscriber.command(
+        await this.#redis.subscriber.command(
           `watch the presence of "${channel}"`,
           (client) =>
             client.subscribe(diffChannel, (raw: Buffer) => {
@@ -913,8 +903,8 @@ export class RedisStreamBackend implements HistoryBackend {
       if (set!.size > 0) return;
       this.#watchers.delete(channel);
       this.#stopHeartbeatIfIdle();
-      if (this.#roles.subscriber.isReady) {
-        await this.#roles.subscriber.command(
+      if (this.#redis.subscriber.isReady) {
+        await this.#redis.subscriber.command(
           `stop watching the presence of "${channel}"`,
           (client) => client.unsubscribe(diffChannel),
         );
@@ -923,7 +913,7 @@ export class RedisStreamBackend implements HistoryBackend {
   }
 
   #startHeartbeat(): void {
-    if (this.#heartbeat !== undefined || this.#closed) return;
+    if (this.#heartbeat !== undefined || this.#redis.closed) return;
     this.#heartbeat = setInterval(
       () => this.#beat(),
       Math.max(50, Math.floor(this.#presenceTtlMs / 3)),
@@ -952,14 +942,11 @@ export class RedisStreamBackend implements HistoryBackend {
 
   /** Stops the heartbeat and closes both connections at once. */
   close(): Promise<void> {
-    this.#closed = true;
+    this.#redis.close();
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
-    this.#listeners = [];
     this.#tracked.clear();
     this.#watchers.clear();
-    this.#roles.subscriber.close();
-    this.#roles.commands.close();
     return Promise.resolve();
   }
 }
