@@ -692,15 +692,11 @@ export class App extends Router implements ConnectionApp {
     try {
       return await handler(request, context.info);
     } catch (error) {
-      report(
-        this.#sessionContext(context),
+      return this.#internalError(
+        context,
         error,
         `mounted handler for "${new URL(request.url).pathname}"`,
       );
-      return new Response("Internal Server Error", {
-        status: 500,
-        headers: TEXT,
-      });
     }
   }
 
@@ -903,6 +899,20 @@ export class App extends Router implements ConnectionApp {
       : { host: this.#host, onError };
   }
 
+  // An error no handler answered: reported where `context` says, and never
+  // shown to the client, who gets a bare 500.
+  #internalError(
+    context: DispatchContext,
+    error: unknown,
+    where: string,
+  ): Response {
+    report(this.#sessionContext(context), error, where);
+    return new Response("Internal Server Error", {
+      status: 500,
+      headers: TEXT,
+    });
+  }
+
   async #handleHttp(
     request: Request,
     url: URL,
@@ -1025,15 +1035,11 @@ export class App extends Router implements ConnectionApp {
     ) {
       return error.toResponse();
     }
-    report(
-      this.#sessionContext(context),
+    return this.#internalError(
+      context,
       error,
       `HTTP handler for "${route.path}"`,
     );
-    return new Response("Internal Server Error", {
-      status: 500,
-      headers: TEXT,
-    });
   }
 
   #noHttpMatch(pathname: string): Response {

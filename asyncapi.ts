@@ -400,41 +400,55 @@ class Builder {
     }
     const messageKey = (type: string, suffix = "") =>
       unique(key(type + suffix), { has: (k) => k in messages });
-    const envelope = (
-      type: string,
-      data: JsonObject,
-      withId: boolean,
-    ): JsonObject => ({
-      type: "object",
-      properties: {
-        type: { const: type },
-        ...(withId ? { id: { type: ["string", "number"] } } : {}),
-        data,
-      },
-      required: withId ? ["type", "id", "data"] : ["type", "data"],
-    });
     const correlationId = {
       description: "The request's id, echoed in its answer.",
       location: "$message.payload#/id",
     };
+    // A message of the protocol: the `{type, data}` envelope, with the `id`
+    // of a request and of its reply, around the JSON Schema of `schema`:
+    // protocol.receives.<type> (input), protocol.sends.<type> (output) or
+    // protocol.requests.<type>.<direction>.
+    const message = (
+      type: string,
+      title: string,
+      summary: string,
+      schema: StandardSchemaV1,
+      direction: SchemaDirection,
+      request: boolean,
+    ): JsonObject => {
+      const [schemaName, where] = request
+        ? [`${name}_${type}_${direction}`, `requests.${type}.${direction}`]
+        : [
+          `${name}_${type}`,
+          `${direction === "input" ? "receives" : "sends"}.${type}`,
+        ];
+      const data = this.#payload(name, schemaName, schema, direction, where);
+      return {
+        name: type,
+        title,
+        summary,
+        ...(request ? { correlationId } : {}),
+        payload: {
+          type: "object",
+          properties: {
+            type: { const: type },
+            ...(request ? { id: { type: ["string", "number"] } } : {}),
+            data,
+          },
+          required: request ? ["type", "id", "data"] : ["type", "data"],
+        },
+      };
+    };
     for (const [type, schema] of Object.entries(protocol.receives)) {
       const id = messageKey(type);
-      messages[id] = {
-        name: type,
-        title: type,
-        summary: "Client → server.",
-        payload: envelope(
-          type,
-          this.#payload(
-            name,
-            `${name}_${type}`,
-            schema,
-            "input",
-            `receives.${type}`,
-          ),
-          false,
-        ),
-      };
+      messages[id] = message(
+        type,
+        type,
+        "Client → server.",
+        schema,
+        "input",
+        false,
+      );
       operation(`${name}_receive_${type}`, "receive", id);
     }
     for (const [type, schema] of Object.entries(protocol.sends)) {
@@ -442,22 +456,14 @@ class Builder {
         type,
         type in protocol.receives ? "_sent" : "",
       );
-      messages[id] = {
-        name: type,
-        title: type,
-        summary: "Server → client.",
-        payload: envelope(
-          type,
-          this.#payload(
-            name,
-            `${name}_${type}`,
-            schema,
-            "output",
-            `sends.${type}`,
-          ),
-          false,
-        ),
-      };
+      messages[id] = message(
+        type,
+        type,
+        "Server → client.",
+        schema,
+        "output",
+        false,
+      );
       operation(`${name}_send_${type}`, "send", id);
     }
     const requests = Object.entries(protocol.requests);
@@ -494,40 +500,22 @@ class Builder {
     for (const [type, request] of requests) {
       const id = messageKey(type, "_request");
       const reply = messageKey(type, "_reply");
-      messages[id] = {
-        name: type,
-        title: `${type} (request)`,
-        summary: "Client → server, answered once with the same id.",
-        correlationId,
-        payload: envelope(
-          type,
-          this.#payload(
-            name,
-            `${name}_${type}_input`,
-            request.input,
-            "input",
-            `requests.${type}.input`,
-          ),
-          true,
-        ),
-      };
-      messages[reply] = {
-        name: type,
-        title: `${type} (reply)`,
-        summary: "Server → client: the answer to a request.",
-        correlationId,
-        payload: envelope(
-          type,
-          this.#payload(
-            name,
-            `${name}_${type}_output`,
-            request.output,
-            "output",
-            `requests.${type}.output`,
-          ),
-          true,
-        ),
-      };
+      messages[id] = message(
+        type,
+        `${type} (request)`,
+        "Client → server, answered once with the same id.",
+        request.input,
+        "input",
+        true,
+      );
+      messages[reply] = message(
+        type,
+        `${type} (reply)`,
+        "Server → client: the answer to a request.",
+        request.output,
+        "output",
+        true,
+      );
       operation(`${name}_request_${type}`, "receive", id, {
         reply: {
           channel: ref,
