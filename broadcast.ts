@@ -112,7 +112,12 @@ export interface BroadcastOptions {
    * How long a member's sends may keep waiting on its full send buffer
    * (above the app's `sendHighWaterMark`) without a break: when the next
    * message for it arrives after that, it is closed with 1013 (try again
-   * later) instead of slowing the room. A burst that drains is fine.
+   * later) instead of slowing the room. A burst that drains is fine. Only
+   * time in which the process was free to write counts: while its event
+   * loop is blocked (a long synchronous fan-out, other CPU work) nothing
+   * can be written to anyone, so members that are behind only for that are
+   * not closed. (Measured by a timer that runs while a member has sends
+   * waiting: a tick that comes late counts that much less.)
    *
    * @default {10000}
    */
@@ -363,7 +368,10 @@ interface Member {
   channels: Set<string>;
   /** Sends still waiting on the member's full buffer. */
   pending: number;
-  /** Since when the member has had sends waiting, without a break. */
+  /**
+   * Since when (on the slow-member clock) the member has had sends waiting,
+   * without a break.
+   */
   busySince: number;
   onAbort: () => void;
   /**
@@ -541,6 +549,13 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
   #presence = new Map<string, Presence>();
   #maxPending: number;
   #slowTimeout: number;
+  // The slow-member clock (see #startClock): free ms counted so far, the
+  // members with sends waiting, and its timer while there are any.
+  #freeMs = 0;
+  #busyMembers = 0;
+  #clock: ReturnType<typeof setTimeout> | undefined;
+  #clockAt = 0;
+  #tickMs: number;
   #maxQueued: number;
   #presenceBatchMs: number;
   #closed = false;
@@ -568,6 +583,12 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     this.#backend = backend;
     this.#maxPending = options.maxPendingSends ?? 1024;
     this.#slowTimeout = options.slowMemberTimeoutMs ?? 10_000;
+    // Fine enough to judge within a quarter of the timeout, at most 4 ticks
+    // a second.
+    this.#tickMs = Math.min(
+      250,
+      Math.max(10, Math.floor(this.#slowTimeout / 4)),
+    );
     this.#maxQueued = options.maxQueuedEvents ?? 10_000;
     this.#presenceBatchMs = options.presenceBatchMs ?? 50;
     this.#connected = backend.connect((channel, message, position) =>
@@ -802,6 +823,8 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#clock);
+    this.#clock = undefined;
     for (const set of this.#subscriptions.values()) {
       for (const subscription of set) subscription.end();
     }
@@ -852,7 +875,6 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
       return { recovered, position: result.position };
     }
     const { epoch } = result.position;
-    const now = Date.now();
     if (recovered) {
       for (const publication of result.publications) {
         const position = { epoch, offset: publication.offset };
@@ -861,7 +883,6 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
           new MemberPayload(channel, publication.message, position).for(
             member.ws,
           ),
-          now,
           channel,
           undefined, // a replay: its age is not lag
         );
@@ -883,13 +904,11 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
 
     member.recovering!.delete(channel);
     if (member.recovering!.size === 0) member.recovering = null;
-    const now = Date.now();
     for (const { message, position } of held) {
       if (top !== null && covered(position, top)) continue;
       this.#send(
         member,
         new MemberPayload(channel, message, position).for(member.ws),
-        now,
         channel,
         message.time,
       );
@@ -1040,7 +1059,6 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     // Encoded once for every member: JSON is sent as its text (on protocol
     // routes, in one envelope shared by their members).
     const payload = new MemberPayload(channel, message, position);
-    const now = Date.now();
     const time = message.time;
     for (const member of room) {
       const held = member.recovering?.get(channel);
@@ -1048,7 +1066,7 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
         held.push({ message, position });
         continue;
       }
-      this.#send(member, payload.for(member.ws), now, channel, time);
+      this.#send(member, payload.for(member.ws), channel, time);
     }
   }
 
@@ -1058,13 +1076,13 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
   #send(
     member: Member,
     payload: string | Uint8Array,
-    now: number,
     channel: string,
     time: number | undefined,
   ): void {
     if (
       member.pending >= this.#maxPending ||
-      (member.pending > 0 && now - member.busySince > this.#slowTimeout)
+      (member.pending > 0 &&
+        this.#freeMs - member.busySince > this.#slowTimeout)
     ) {
       // Ended as if it dropped: its handler sees WebSocketDisconnect(1013).
       this.#leaveAll(member.ws);
@@ -1081,16 +1099,47 @@ export class Broadcast<B extends BroadcastBackend = BroadcastBackend> {
     const sent = typeof payload === "string"
       ? member.ws.sendText(payload)
       : member.ws.sendBytes(payload);
-    if (member.pending === 0) member.busySince = now;
-    member.pending++;
+    if (member.pending++ === 0) {
+      member.busySince = this.#freeMs;
+      if (this.#busyMembers++ === 0 && !this.#closed) this.#startClock();
+    }
     sent.then(
       () => {
-        member.pending--;
+        this.#sent(member);
         if (time !== undefined && member.observers !== undefined) {
           delivered(member.observers, channel, time);
         }
       },
-      () => member.pending--, // gone: the abort listener makes it leave
+      () => this.#sent(member), // gone: the abort listener makes it leave
     );
   }
+
+  #sent(member: Member): void {
+    if (--member.pending === 0 && --this.#busyMembers === 0) {
+      clearTimeout(this.#clock);
+      this.#clock = undefined;
+    }
+  }
+
+  // The slow-member clock counts the time in which this process was free to
+  // write: a member is judged by how long its sends waited while they could
+  // have gone out, not by wall time, so a server whose event loop is
+  // saturated (a long synchronous fan-out, other CPU work) does not close
+  // the members it could not serve meanwhile. It ticks only while a member
+  // has sends waiting; a tick that comes `late` ms after its time (the
+  // loop was busy) counts `late` ms less, and nothing past a whole tick.
+  #startClock(): void {
+    this.#clockAt = performance.now();
+    this.#clock = setTimeout(this.#tick, this.#tickMs);
+  }
+
+  #tick = (): void => {
+    const now = performance.now();
+    const late = now - this.#clockAt - this.#tickMs;
+    if (late < this.#tickMs) {
+      this.#freeMs += late > 0 ? this.#tickMs - late : this.#tickMs;
+    }
+    this.#clockAt = now;
+    this.#clock = setTimeout(this.#tick, this.#tickMs);
+  };
 }
