@@ -166,8 +166,10 @@ export interface RedisStreamBackendOptions extends RedisBackendOptions {
   /**
    * Presence: each node refreshes its entries every `ttlSeconds / 3`; the
    * entries of a node that stops (killed, cut off) are gone from `list()`
-   * and `stats()` after `ttlSeconds`, and a leave diff reports them within
-   * `ttlSeconds * 4 / 3`.
+   * and `stats()` at most `ttlSeconds` after it stopped (its last refresh
+   * set their expiry), and a leave diff reports them within
+   * `ttlSeconds * 4 / 3` (the sweep of a live node's next heartbeat, or of
+   * a `list()` or `stats()` before it).
    *
    * @default {{ ttlSeconds: 30 }}
    */
