@@ -16,6 +16,24 @@ function busy(ms: number): void {
   }
 }
 
+// Fails, rather than hangs, when what the test waits for never comes.
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Timed out waiting for ${what}`)),
+          20_000,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 Deno.test("Broadcast closes with 1013 only the member that stops reading, not those behind because the server is saturated", async () => {
   const SLOW_MS = 300;
   const READERS = 4;
@@ -81,12 +99,15 @@ Deno.test("Broadcast closes with 1013 only the member that stops reading, not th
         );
       }
       reader.reached = Promise.withResolvers<void>();
-      await reader.reached.promise;
+      await within(
+        reader.reached.promise,
+        `reader${readers.indexOf(reader)} to receive ${target} messages`,
+      );
     }
   };
   try {
     assert.equal(stalled.status, 101);
-    await allJoined.promise;
+    await within(allJoined.promise, "every member to join");
     const chunk = new Uint8Array(64 * 1024);
     let published = 0;
     for (let round = 0; round < ROUNDS; round++) {
@@ -112,7 +133,7 @@ Deno.test("Broadcast closes with 1013 only the member that stops reading, not th
     await new Promise((resolve) => setTimeout(resolve, SLOW_MS * 2));
     await broadcast.publish("room", chunk);
     published++;
-    await stalledEnded.promise;
+    await within(stalledEnded.promise, "the stalled member to be closed");
     await everyoneHas(published);
     assert.equal(broadcast.members("room").length, READERS);
     for (const reader of readers) assert.equal(reader.received, published);
