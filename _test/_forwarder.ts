@@ -2,7 +2,9 @@
 // losing connections the way a network does: each new connection goes to
 // the current `target` port; `cut()` drops every live one (no WebSocket
 // close frame: the TCP connections just close); while `refusing`, new
-// connections are closed at once (a server that is down). Switching
+// connections are closed at once (a server that is down); while
+// `dropping`, bytes are read and thrown away both ways (a phone in a
+// tunnel: the server's writes succeed, nothing arrives). Switching
 // `target` sends the next connection to another process.
 
 interface Pair {
@@ -15,6 +17,10 @@ export class Forwarder {
   target: number;
   /** While true, new connections are closed as soon as they arrive. */
   refusing = false;
+  /** While true, live connections swallow what they carry. */
+  dropping = false;
+  /** Bytes thrown away while `dropping`. */
+  dropped = 0;
   /** The target port of every connection forwarded so far, in order. */
   readonly routed: number[] = [];
   readonly #listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -80,8 +86,8 @@ export class Forwarder {
     const pair: Pair = {
       close,
       done: Promise.allSettled([
-        copy(client, server).finally(close),
-        copy(server, client).finally(close),
+        this.#copy(client, server).finally(close),
+        this.#copy(server, client).finally(close),
       ]),
     };
     this.#pairs.add(pair);
@@ -103,20 +109,24 @@ export class Forwarder {
     await this.#accepting;
     await this.cut();
   }
-}
 
-async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(16 * 1024);
-  try {
-    while (true) {
-      const n = await from.read(buffer);
-      if (n === null) return;
-      let written = 0;
-      while (written < n) {
-        written += await to.write(buffer.subarray(written, n));
+  async #copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+    const buffer = new Uint8Array(16 * 1024);
+    try {
+      while (true) {
+        const n = await from.read(buffer);
+        if (n === null) return;
+        if (this.dropping) {
+          this.dropped += n;
+          continue;
+        }
+        let written = 0;
+        while (written < n) {
+          written += await to.write(buffer.subarray(written, n));
+        }
       }
+    } catch {
+      // Cut: the other side's close() ended this read or write.
     }
-  } catch {
-    // Cut: the other side's close() ended this read or write.
   }
 }
