@@ -16,6 +16,7 @@ import {
   type WebSocketConstructor,
 } from "../client.ts";
 import { TestClient } from "../testing.ts";
+import { Forwarder } from "./_forwarder.ts";
 
 const feed = defineProtocol({
   receives: {},
@@ -74,83 +75,6 @@ function feedApp(broadcast: Broadcast) {
     for await (const _ of ws.iterText());
   });
   return { app, resumes, sockets, gate };
-}
-
-/**
- * A TCP proxy on 127.0.0.1 that can cut every connection through it (no
- * close frame: the TCP connections just close) and refuse new ones.
- */
-class CuttingProxy {
-  readonly #listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  readonly #pairs = new Set<{ close(): void; done: Promise<unknown> }>();
-  readonly #accepting: Promise<void>;
-  refusing = false;
-
-  constructor(target: number) {
-    this.#accepting = this.#accept(target);
-  }
-
-  get port(): number {
-    return this.#listener.addr.port;
-  }
-
-  async #accept(target: number): Promise<void> {
-    for await (const client of this.#listener) {
-      if (this.refusing) {
-        client.close();
-        continue;
-      }
-      const server = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: target,
-      });
-      let closed = false;
-      const pair = {
-        close() {
-          if (closed) return;
-          closed = true;
-          client.close();
-          server.close();
-        },
-        done: Promise.resolve() as Promise<unknown>,
-      };
-      pair.done = Promise.allSettled([
-        copy(client, server).finally(() => pair.close()),
-        copy(server, client).finally(() => pair.close()),
-      ]);
-      this.#pairs.add(pair);
-    }
-  }
-
-  /** Closes every connection through the proxy, both ways. */
-  async cut(): Promise<void> {
-    const pairs = [...this.#pairs];
-    this.#pairs.clear();
-    for (const pair of pairs) pair.close();
-    await Promise.all(pairs.map((pair) => pair.done));
-  }
-
-  async close(): Promise<void> {
-    await this.cut();
-    this.#listener.close();
-    await this.#accepting.catch(() => {});
-  }
-}
-
-async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(16 * 1024);
-  try {
-    while (true) {
-      const n = await from.read(buffer);
-      if (n === null) return;
-      let written = 0;
-      while (written < n) {
-        written += await to.write(buffer.subarray(written, n));
-      }
-    }
-  } catch {
-    // Cut: the other side's close() ended this read or write.
-  }
 }
 
 Deno.test("Broadcast: a member on a protocol route gets the envelope with channel, epoch and offset; a raw member the message as published", async () => {
@@ -307,22 +231,22 @@ Deno.test("Typed client: after the TCP connection is cut (no close frame), it re
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     app.fetch,
   );
-  const proxy = new CuttingProxy(server.addr.port);
+  const forwarder = new Forwarder(server.addr.port);
   try {
     await resumeAfterCut(
-      `ws://127.0.0.1:${proxy.port}/feed`,
+      `ws://127.0.0.1:${forwarder.port}/feed`,
       globalThis.WebSocket,
       async () => {
-        proxy.refusing = true; // the client's next dials fail too
-        await proxy.cut();
+        forwarder.refusing = true; // the client's next dials fail too
+        await forwarder.cut();
       },
-      () => proxy.refusing = false,
+      () => forwarder.refusing = false,
       broadcast,
       resumes,
     );
   } finally {
     await app.shutdown({ timeoutMs: 2000 });
-    await proxy.close();
+    await forwarder.close();
     await server.shutdown();
     await broadcast.close();
   }

@@ -1,36 +1,53 @@
 // Resumable sessions and presence across processes: two `deno serve`
 // processes of one app share a real redis-server; raw WebSocket clients are
 // cut off abruptly and resume on the other process with their last
-// position, as `?since=epoch:offset`.
+// position, as `?since=epoch:offset`; the typed client, cut off through a
+// forwarder, reconnects to the other process and resumes by itself.
 import assert from "node:assert/strict";
 import type { StreamPosition } from "../broadcast.ts";
+import {
+  type ClientMessage,
+  type ClientStatus,
+  connect,
+  type ProtocolClient,
+} from "../client.ts";
+import { Forwarder } from "./_forwarder.ts";
+import { feed } from "./fixtures/feed_protocol.ts";
 import { OPCODE, rawHandshake, readFrames, sendFrame } from "./_raw_client.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { serve, type Served } from "./_serve.ts";
 
 const APP = new URL("./fixtures/resume_app.ts", import.meta.url).pathname;
 
-async function servers(
+/** One process of the app, on `redis`. */
+function server(
   redis: RedisServer,
   env: Record<string, string>,
-): Promise<[Served, Served]> {
-  const options = {
+): Promise<Served> {
+  return serve(APP, {
     // Net to the listener and Redis only: no env access for the client.
     flags: [
       "--allow-net=127.0.0.1",
       "--allow-env=REDIS_URL,HISTORY_SIZE,PRESENCE_TTL",
     ],
     env: { REDIS_URL: redis.url, ...env },
-  };
-  return await Promise.all([serve(APP, options), serve(APP, options)]);
+  });
+}
+
+async function servers(
+  redis: RedisServer,
+  env: Record<string, string>,
+): Promise<[Served, Served]> {
+  return await Promise.all([server(redis, env), server(redis, env)]);
 }
 
 async function publish(
   server: Served,
   from: number,
   count: number,
+  path = "/publish",
 ): Promise<StreamPosition[]> {
-  const response = await fetch(`http://127.0.0.1:${server.port}/publish`, {
+  const response = await fetch(`http://127.0.0.1:${server.port}${path}`, {
     method: "POST",
     body: JSON.stringify({ from, count }),
   });
@@ -304,13 +321,7 @@ Deno.test("[redis] presence across two processes: three tabs count once, a kille
 
     // A third process tracks bob and is killed; now A's stats() is polled:
     // the entry is gone from it within ttlSeconds of the kill.
-    c = await serve(APP, {
-      flags: [
-        "--allow-net=127.0.0.1",
-        "--allow-env=REDIS_URL,HISTORY_SIZE,PRESENCE_TTL",
-      ],
-      env: { REDIS_URL: redis.url, PRESENCE_TTL: String(TTL_S) },
-    });
+    c = await server(redis, { PRESENCE_TTL: String(TTL_S) });
     conns.push(await track(c, "bob"));
     assert.deepEqual((await presence(a)).stats, { clients: 3, keys: 2 });
     killed = Date.now();
@@ -359,6 +370,179 @@ Deno.test("[redis] presence across two processes: three tabs count once, a kille
       }
     }
     await Promise.all([a.stop(), b.stop(), c?.stop()]);
+    await redis.stop();
+  }
+});
+
+type FeedMessage = ClientMessage<typeof feed>;
+type FeedJoined = Extract<FeedMessage, { type: "joined" }>["data"];
+
+/** Reads a typed client's messages, each within a bound. */
+class FeedReader {
+  readonly #messages: AsyncIterableIterator<FeedMessage>;
+
+  constructor(client: ProtocolClient<typeof feed>) {
+    this.#messages = client.messages();
+  }
+
+  async #next(): Promise<FeedMessage> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("no message within 20 s")),
+        20_000,
+      );
+    });
+    try {
+      const { value, done } = await Promise.race([this.#messages.next(), late]);
+      assert.ok(!done, "the client closed");
+      return value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The next `count` messages, which must be ticks: their `n`. */
+  async ticks(count: number): Promise<number[]> {
+    const seen: number[] = [];
+    while (seen.length < count) {
+      const message = await this.#next();
+      assert.equal(
+        message.type,
+        "tick",
+        `after ticks ${JSON.stringify(seen)}: ${JSON.stringify(message)}`,
+      );
+      if (message.type === "tick") seen.push(message.data.n);
+    }
+    return seen;
+  }
+
+  /**
+   * After a (re)connection: the ticks up to the handler's join result (a
+   * replay comes before join() resolves, so before it), and that result.
+   */
+  async rejoin(): Promise<{ ticks: number[]; joined: FeedJoined }> {
+    const ticks: number[] = [];
+    while (true) {
+      const message = await this.#next();
+      if (message.type === "joined") return { ticks, joined: message.data };
+      assert.equal(message.type, "tick", JSON.stringify(message));
+      if (message.type === "tick") ticks.push(message.data.n);
+    }
+  }
+}
+
+async function until(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+Deno.test("[redis] the typed client, cut off from process A, reconnects by itself to process B and gets exactly what it missed, then live; more missed than the history holds: recovered false, nothing partial", async () => {
+  const size = 10;
+  const redis = await startRedis();
+  const [a, b] = await servers(redis, { HISTORY_SIZE: String(size) });
+  const forwarder = new Forwarder(a.port);
+  const statuses: ClientStatus[] = [];
+  let client: ProtocolClient<typeof feed> | undefined;
+  const ticks = (server: Served, from: number, count: number) =>
+    publish(server, from, count, "/feed/publish");
+  // Cuts the client off and keeps it off (its dials are refused) until
+  // `back()`: nothing it misses meanwhile can reach it live.
+  const cut = async () => {
+    forwarder.refusing = true;
+    await forwarder.cut();
+    await until("reconnecting", () => client!.status === "reconnecting");
+  };
+  const back = (server: Served) => {
+    forwarder.target = server.port;
+    forwarder.refusing = false;
+  };
+  try {
+    client = await connect(feed, `ws://127.0.0.1:${forwarder.port}/feed`, {
+      reconnect: { minDelayMs: 20, maxDelayMs: 200 },
+      onStatus: (status) => statuses.push(status),
+    });
+    const reader = new FeedReader(client);
+    // A first connection asks for nothing: live from the channel's top.
+    const first = await reader.rejoin();
+    assert.deepEqual(first.ticks, []);
+    assert.equal(first.joined.recovered, false);
+    assert.equal(first.joined.since, null);
+    assert.equal(first.joined.position?.offset, 0);
+    // Published on B, delivered live by A through Redis.
+    const positions = await ticks(b, 0, 3);
+    assert.deepEqual(positions[0], {
+      epoch: first.joined.position.epoch,
+      offset: 1,
+    });
+    assert.deepEqual(await reader.ticks(3), [0, 1, 2]);
+
+    // The network goes silent: A writes one more, which never arrives;
+    // then the connection is cut.
+    forwarder.dropping = true;
+    positions.push(...await ticks(b, 3, 1));
+    await until("tick 3 swallowed", () => forwarder.dropped > 0);
+    await cut();
+    forwarder.dropping = false;
+    positions.push(...await ticks(b, 4, 4));
+    back(b);
+    // From the last envelope it received, 2: the one lost, then the rest.
+    assert.deepEqual(await reader.rejoin(), {
+      ticks: [3, 4, 5, 6, 7],
+      joined: { recovered: true, since: positions[2], position: positions[7] },
+    });
+    // Then live, from either process, with no duplicate at the seam: the
+    // next message after the replay is the next publication.
+    positions.push(...await ticks(a, 8, 2));
+    positions.push(...await ticks(b, 10, 1));
+    assert.deepEqual(await reader.ticks(3), [8, 9, 10]);
+
+    // Exactly as many missed as the history holds: still all of them.
+    await cut();
+    positions.push(...await ticks(a, 11, size));
+    back(a);
+    assert.deepEqual(await reader.rejoin(), {
+      ticks: Array.from({ length: size }, (_, i) => 11 + i),
+      joined: {
+        recovered: true,
+        since: positions[10],
+        position: positions[10 + size],
+      },
+    });
+
+    // One more than it holds: recovered false, and nothing of the history.
+    await cut();
+    const lost = await ticks(b, 11 + size, size + 1);
+    back(b);
+    assert.deepEqual(await reader.rejoin(), {
+      ticks: [],
+      joined: {
+        recovered: false,
+        since: positions.at(-1),
+        position: lost.at(-1),
+      },
+    });
+    // Live messages flow again, and the client's position moves on.
+    await ticks(a, 100, 1);
+    assert.deepEqual(await reader.ticks(1), [100]);
+
+    assert.deepEqual(forwarder.routed, [a.port, b.port, a.port, b.port]);
+    assert.deepEqual(statuses, [
+      "open",
+      "reconnecting",
+      "open",
+      "reconnecting",
+      "open",
+      "reconnecting",
+      "open",
+    ]);
+  } finally {
+    await client?.close();
+    await forwarder.close();
+    await Promise.all([a.stop(), b.stop()]);
     await redis.stop();
   }
 });

@@ -113,3 +113,91 @@ Deno.test("deno serve with SIGTERM: startup, serving, handler end, cleanup, life
   ]);
   assert.equal(status.signal, "SIGTERM");
 });
+
+// What an isolate of lifespan_isolates.ts answers: itself, and what its
+// handler read from the lifespan's state.
+interface IsolateAnswer {
+  isolate: string;
+  state: string | null;
+}
+
+async function firstMessage(client: ChatClient): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  while (client.messages.length === 0) {
+    if (Date.now() > deadline) throw new Error("no message arrived");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return client.messages[0];
+}
+
+Deno.test("deno serve --parallel: each isolate runs its lifespan once before serving, its handlers see its state, and SIGTERM ends both", async () => {
+  const server = await serve("_test/fixtures/lifespan_isolates.ts", {
+    flags: ["--parallel"],
+    env: { DENO_JOBS: "2" },
+  });
+  const isolates = new Set<string>();
+  const clients: ChatClient[] = [];
+  let status: Deno.CommandStatus;
+  try {
+    assert.match(server.banner, /with 2 threads/);
+    // A fresh connection per request, one at a time, until both isolates
+    // have answered (connections opened at once all go to one isolate).
+    for (let i = 0; i < 40 && isolates.size < 2; i++) {
+      const http = Deno.createHttpClient({});
+      try {
+        const response = await fetch(
+          `http://127.0.0.1:${server.port}/isolate`,
+          { client: http },
+        );
+        const answer: IsolateAnswer = await response.json();
+        // The isolate's own lifespan state, never another's, never none.
+        assert.equal(answer.state, answer.isolate);
+        isolates.add(answer.isolate);
+      } finally {
+        http.close();
+      }
+    }
+    assert.equal(isolates.size, 2, "both isolates answered");
+    // And a WebSocket on each, whose handler reads ws.app.state.
+    const overWebSocket = new Set<string>();
+    for (let i = 0; i < 40 && overWebSocket.size < 2; i++) {
+      const client = await ChatClient.open(server.port, "/ws");
+      clients.push(client);
+      const answer: IsolateAnswer = JSON.parse(await firstMessage(client));
+      assert.equal(answer.state, answer.isolate);
+      assert.ok(isolates.has(answer.isolate), "one of the two isolates");
+      overWebSocket.add(answer.isolate);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(overWebSocket.size, 2, "a WebSocket on each isolate");
+    status = await server.stop("SIGTERM");
+    const codes = await Promise.all(
+      clients.map(async (client) => (await client.closed).code),
+    );
+    assert.deepEqual(new Set(codes), new Set([1001]));
+  } finally {
+    status = await server.stop("SIGKILL");
+  }
+  assert.equal(status.signal, "SIGTERM");
+  // Each isolate's steps, in the order it wrote them (Deno puts the
+  // worker's name before each line: "[serve-worker-0 ] ").
+  const steps = new Map<string, string[]>();
+  const line = /([0-9a-f-]{36}) (.+)$/gm;
+  for (const [, isolate, text] of server.output.matchAll(line)) {
+    if (!steps.has(isolate)) steps.set(isolate, []);
+    steps.get(isolate)!.push(text);
+  }
+  assert.deepEqual(new Set(steps.keys()), isolates);
+  for (const [isolate, list] of steps) {
+    const where = `isolate ${isolate}: ${list.join(", ")}`;
+    // One start, before the first request it served; one end, after the
+    // last close its handlers saw.
+    assert.equal(list.filter((s) => s === "lifespan start").length, 1, where);
+    assert.equal(list.filter((s) => s === "lifespan end").length, 1, where);
+    assert.equal(list[0], "lifespan start", where);
+    assert.equal(list.at(-1), "lifespan end", where);
+    assert.ok(list.includes("served http"), where);
+    assert.ok(list.includes("served websocket"), where);
+    assert.ok(list.includes("handler saw the close"), where);
+  }
+});

@@ -2,7 +2,12 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { z } from "zod";
-import { App, defineProtocol, WebSocketDisconnect } from "../mod.ts";
+import {
+  App,
+  defineProtocol,
+  type WebSocket as ServerSocket,
+  WebSocketDisconnect,
+} from "../mod.ts";
 import { TestClient, WebSocketDenialResponse } from "../testing.ts";
 import { addressKey } from "../_client_key.ts";
 import { rawHandshake } from "./_raw_client.ts";
@@ -408,6 +413,75 @@ Deno.test("maxLifetime closes an accepted connection with 1001 within its last t
   assert.equal(closed.reason, "Maximum connection lifetime reached");
   // The jitter takes at most 10 % off; a busy machine only adds.
   assert.ok(elapsed >= 0.3 * 0.9 * 1000 - 5, `closed after ${elapsed} ms`);
+});
+
+Deno.test("maxLifetime spreads the closes of connections opened together over its last tenth", async () => {
+  // 12 connections of 3 s: each is closed after its own draw between 2.7 s
+  // and 3 s. Without the jitter none could close before 3 s, nor would
+  // they spread; 12 draws over 300 ms all fall within 90 ms of each other,
+  // or all after 2.9 s, about once in 10^5 runs. A busy machine only adds.
+  const lifetimeMs = 3000;
+  const app = new App({ maxLifetime: lifetimeMs / 1000 });
+  app.websocket("/ws", async (ws) => {
+    await ws.accept();
+    await ws.receiveText().catch(() => {});
+  });
+  const client = new TestClient(app);
+  const sessions = await Promise.all(
+    Array.from({ length: 12 }, async () => {
+      const started = performance.now();
+      const ws = await client.websocketConnect("/ws");
+      const closed = await ws.receiveText().catch((e) => e);
+      return { ws, closed, elapsed: performance.now() - started };
+    }),
+  );
+  for (const { ws, closed } of sessions) {
+    assert.ok(closed instanceof WebSocketDisconnect);
+    assert.equal(closed.code, 1001);
+    assert.equal(closed.reason, "Maximum connection lifetime reached");
+    await ws.close();
+  }
+  const elapsed = sessions.map((s) => s.elapsed).sort((a, b) => a - b);
+  const seen = elapsed.map((ms) => Math.round(ms)).join(", ");
+  assert.ok(elapsed[0] >= lifetimeMs * 0.9 - 5, `closed after ${seen} ms`);
+  assert.ok(elapsed[0] < lifetimeMs * 0.97, `none early: ${seen} ms`);
+  assert.ok(elapsed.at(-1)! - elapsed[0] >= 90, `not spread: ${seen} ms`);
+  // Only a guard against a close that never comes on its own.
+  assert.ok(elapsed.at(-1)! < lifetimeMs + 5000, `closed after ${seen} ms`);
+});
+
+Deno.test("maxLifetime on a route closes its connections with 1001, over the app's, and leaves other routes open", async () => {
+  const app = new App({ maxLifetime: 60 });
+  const echo = async (ws: ServerSocket) => {
+    await ws.accept();
+    try {
+      for await (const text of ws.iterText()) await ws.sendText(text);
+    } catch {
+      // closed by the lifetime
+    }
+  };
+  app.websocket("/short", { maxLifetime: 0.3 }, echo);
+  app.websocket("/long", echo);
+  const client = new TestClient(app);
+  const started = performance.now();
+  await using short = await client.websocketConnect("/short");
+  await using long = await client.websocketConnect("/long");
+  // (Were the route's limit ignored, the app's would close it after 54 s.)
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closed = await Promise.race([
+    short.receiveText().catch((e) => e),
+    new Promise((resolve) => timer = setTimeout(resolve, 10_000, "open")),
+  ]);
+  clearTimeout(timer);
+  const elapsed = performance.now() - started;
+  assert.ok(closed instanceof WebSocketDisconnect, String(closed));
+  assert.equal(closed.code, 1001);
+  assert.equal(closed.reason, "Maximum connection lifetime reached");
+  assert.ok(elapsed >= 0.3 * 0.9 * 1000 - 5, `closed after ${elapsed} ms`);
+  // The app's 60 s still hold on the other route.
+  await long.sendText("still open");
+  assert.equal(await long.receiveText(), "still open");
+  await long.close();
 });
 
 Deno.test("App and routes reject invalid limits with a clear error", () => {

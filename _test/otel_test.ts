@@ -26,6 +26,7 @@ interface OtlpSpan {
 }
 interface OtlpPoint {
   attributes: OtlpAttribute[];
+  timeUnixNano?: string;
   asInt?: string | number;
   asDouble?: number;
   count?: string | number;
@@ -48,21 +49,65 @@ function attributes(list: OtlpAttribute[]): Record<string, unknown> {
   return out;
 }
 
-// Sums a counter's points whose attributes include `where`.
+// Every point of a metric, over all exports, whose attributes include
+// `where`.
+function points(
+  metrics: OtlpMetric[],
+  name: string,
+  where: Record<string, unknown>,
+): { point: OtlpPoint; attrs: Record<string, unknown> }[] {
+  const out = [];
+  for (const metric of metrics.filter((m) => m.name === name)) {
+    for (
+      const point of metric.sum?.dataPoints ?? metric.histogram?.dataPoints ??
+        []
+    ) {
+      const attrs = attributes(point.attributes);
+      if (Object.entries(where).every(([k, v]) => attrs[k] === v)) {
+        out.push({ point, attrs });
+      }
+    }
+  }
+  return out;
+}
+
+// Deno exports cumulative values, once per interval and at exit: a series
+// (one set of attributes) is its last point.
+function latest(
+  metrics: OtlpMetric[],
+  name: string,
+  where: Record<string, unknown>,
+): { point: OtlpPoint; attrs: Record<string, unknown> }[] {
+  const series = new Map<
+    string,
+    { point: OtlpPoint; attrs: Record<string, unknown> }
+  >();
+  for (const found of points(metrics, name, where)) {
+    const key = JSON.stringify(Object.entries(found.attrs).sort());
+    const before = series.get(key);
+    if (before === undefined || time(found.point) >= time(before.point)) {
+      series.set(key, found);
+    }
+  }
+  return [...series.values()];
+}
+
+function time(point: OtlpPoint): bigint {
+  return BigInt(point.timeUnixNano ?? "0");
+}
+
+function value(point: OtlpPoint): number {
+  return Number(point.asInt ?? point.asDouble ?? 0);
+}
+
+// A counter's final total over the series whose attributes include `where`.
 function total(
   metrics: OtlpMetric[],
   name: string,
   where: Record<string, unknown> = {},
 ): number {
   let sum = 0;
-  for (const metric of metrics.filter((m) => m.name === name)) {
-    for (const point of metric.sum?.dataPoints ?? []) {
-      const attrs = attributes(point.attributes);
-      if (Object.entries(where).every(([k, v]) => attrs[k] === v)) {
-        sum += Number(point.asInt ?? point.asDouble ?? 0);
-      }
-    }
-  }
+  for (const { point } of latest(metrics, name, where)) sum += value(point);
   return sum;
 }
 
@@ -72,8 +117,16 @@ Deno.test("instrument() under OTEL_DENO=true exports handshake and session spans
   const collector = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
-      const body = await request.json();
       const path = new URL(request.url).pathname;
+      if (path === "/open-seen") {
+        // The fixture asks, its echo session open, whether an export has
+        // counted that session among the active connections yet.
+        const open = points(metrics, "websocket.server.active_connections", {
+          "http.route": "/rooms/{room}",
+        });
+        return Response.json(open.some(({ point }) => value(point) >= 1));
+      }
+      const body = await request.json();
       if (path === "/v1/traces") {
         for (const resource of body.resourceSpans ?? []) {
           for (const scope of resource.scopeSpans ?? []) {
@@ -98,6 +151,9 @@ Deno.test("instrument() under OTEL_DENO=true exports handshake and session spans
         OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
         OTEL_SERVICE_NAME: "wsapi-test",
+        // Exports during the session too, not only at exit.
+        OTEL_METRIC_EXPORT_INTERVAL: "100",
+        OPEN_SEEN_URL: `http://127.0.0.1:${collector.addr.port}/open-seen`,
         NO_COLOR: "1",
       },
       stdout: "piped",
@@ -190,8 +246,14 @@ Deno.test("instrument() under OTEL_DENO=true exports handshake and session spans
     }),
     1,
   );
-  // Opened and closed: back to zero.
-  assert.equal(total(metrics, "websocket.server.active_connections", route), 0);
+  // Exported for the route: 1 while the session was open (the fixture kept
+  // it open until an export said so), back to 0 once it closed.
+  const active = points(metrics, "websocket.server.active_connections", route);
+  assert.ok(active.length > 0, "active_connections exported for the route");
+  assert.equal(Math.max(...active.map(({ point }) => value(point))), 1);
+  const final = latest(metrics, "websocket.server.active_connections", route);
+  assert.equal(final.length, 1);
+  assert.equal(value(final[0].point), 0);
   assert.equal(
     histogram(metrics, "websocket.server.send_buffer.high_water", route).count,
     1,
@@ -238,17 +300,11 @@ function histogram(
   also: (attrs: Record<string, unknown>) => boolean = () => true,
 ): { count: number; sum: number; max: number } {
   const out = { count: 0, sum: 0, max: 0 };
-  for (const metric of metrics.filter((m) => m.name === name)) {
-    for (const point of metric.histogram?.dataPoints ?? []) {
-      const attrs = attributes(point.attributes);
-      if (
-        Object.entries(where).every(([k, v]) => attrs[k] === v) && also(attrs)
-      ) {
-        out.count += Number(point.count ?? 0);
-        out.sum += point.sum ?? 0;
-        out.max = Math.max(out.max, point.max ?? 0);
-      }
-    }
+  for (const { point, attrs } of latest(metrics, name, where)) {
+    if (!also(attrs)) continue;
+    out.count += Number(point.count ?? 0);
+    out.sum += point.sum ?? 0;
+    out.max = Math.max(out.max, point.max ?? 0);
   }
   return out;
 }

@@ -6,7 +6,8 @@
 // rounds, printed with its ratio to raw Deno.
 //
 //   deno task bench              short run (under 2 minutes)
-//   deno task bench:full         longer windows, more rounds, 10,000 idle connections
+//   deno task bench:full         longer windows, more rounds, 10,000 idle connections, (F)
+//   deno task bench --workloads=idle --idle=5000,15000   (D) at other counts
 //   deno task bench --servers=raw,wsapi --workloads=echo,latency --rounds=5
 //   deno task bench --workloads=idle --headers=browser   clients send 14 headers
 //   deno task bench --servers=wsapi,wsapi_otel --workloads=echo,connect   instrument() on, no exporter
@@ -24,10 +25,8 @@ const { values } = parseArgs({
   options: {
     full: { type: "boolean", default: false },
     servers: { type: "string", default: "raw,wsapi,hono" },
-    workloads: {
-      type: "string",
-      default: "echo,latency,connect,idle,broadcast,protocol",
-    },
+    // (The full run adds overload: see WORKLOADS.)
+    workloads: { type: "string" },
     rounds: { type: "string" },
     seconds: { type: "string" },
     json: { type: "string" },
@@ -38,6 +37,7 @@ const { values } = parseArgs({
     "load-processes": { type: "string", default: "1" },
     rate: { type: "string", default: "1000" },
     baseline: { type: "string" },
+    idle: { type: "string" },
   },
 });
 
@@ -54,7 +54,9 @@ const BASELINE = values.baseline === undefined
   ? undefined
   : await extractBaseline(values.baseline);
 if (BASELINE !== undefined) SERVERS.push("baseline");
-const WORKLOADS = values.workloads.split(",");
+const WORKLOADS = (values.workloads ??
+  `echo,latency,connect,idle,broadcast,protocol${FULL ? ",overload" : ""}`)
+  .split(",");
 
 interface Workload {
   title: string;
@@ -77,7 +79,16 @@ interface Workload {
   servers?: string[];
 }
 
-const IDLE = FULL ? [5000, 10000] : [5000];
+const IDLE = values.idle !== undefined
+  ? values.idle.split(",").map(Number)
+  : FULL
+  ? [5000, 10000]
+  : [5000];
+if (IDLE.some((n) => !Number.isSafeInteger(n) || n < 1)) {
+  throw new Error(
+    `Cannot run (D): --idle must list connection counts like 5000,15000, got "${values.idle}"`,
+  );
+}
 const CATALOGUE: Record<string, Workload> = {
   echo: {
     title: "(A) echo throughput, 50 connections x 10 in flight, 64 B text",
@@ -106,7 +117,9 @@ const CATALOGUE: Record<string, Workload> = {
       ["connectionsPerSecond", "connections/s", "", true],
       ["cpuPerConnection", "server CPU/conn", "µs", false],
     ],
-    rounds: ROUNDS,
+    // At least 5 rounds: the figure is compared with raw Deno's to within
+    // 5 %, on a machine whose speed moves more than that between rounds.
+    rounds: values.rounds === undefined ? Math.max(ROUNDS, 5) : ROUNDS,
     cost: ["connectionsPerSecond", "cpuPerConnection"],
     // The raw client costs a fraction of Deno's per connection, so that the
     // server's core, not the load generator, is the limit (see load.ts);
