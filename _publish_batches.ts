@@ -29,8 +29,8 @@ interface ChannelQueue {
   sending: boolean;
 }
 
-// A batch stays small enough that its script holds Redis for well under a
-// millisecond or so, whatever the message sizes.
+// Redis runs nothing else while a script runs: one call is kept to 256
+// publications and 1 MiB of payload (a larger message goes alone).
 const MAX_BATCH = 256;
 const MAX_BATCH_BYTES = 1 << 20;
 
